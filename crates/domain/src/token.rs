@@ -1,0 +1,135 @@
+//! Access tokens: the claims Portcullis issues (RFC 9068) and the ports that sign and verify them.
+
+use crate::identity::{ClientId, Subject};
+use crate::scope::ScopeSet;
+use async_trait::async_trait;
+
+/// The claims of an RFC 9068 access token, as the issuer decides them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The issuer identifier, exactly as configured (no trailing slash).
+    pub issuer: String,
+    /// Who the token speaks for.
+    pub subject: Subject,
+    /// The resource servers that must accept it.
+    pub audience: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: u64,
+    /// Issue time, seconds since the epoch.
+    pub issued_at: u64,
+    /// A unique id, for audit and replay tracking.
+    pub token_id: String,
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// What the token allows.
+    pub scope: ScopeSet,
+}
+
+/// Why a token could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// No key is active for signing.
+    #[error("no active signing key")]
+    NoActiveKey,
+    /// The signing operation failed.
+    #[error("signing failed: {0}")]
+    Failed(String),
+}
+
+/// Signs access tokens with the issuer's active key. Synchronous: signing is CPU work on a key
+/// already held in memory.
+pub trait AccessTokenSigner: Send + Sync {
+    /// The compact JWS of the claims.
+    fn sign(&self, claims: &AccessClaims) -> Result<String, SignError>;
+}
+
+/// What a resource server knows about a caller after verifying its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// Who the token speaks for: items and limits are keyed on it.
+    pub subject: Subject,
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// What the token allows.
+    pub scope: ScopeSet,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: u64,
+    /// The token's `jti`.
+    pub token_id: String,
+}
+
+/// Why a token was refused. The variants are for logs and metrics (`reason()`); callers only
+/// ever learn that the token is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// No bearer token was presented.
+    #[error("no token")]
+    Missing,
+    /// Larger than the configured cap; refused before any decoding.
+    #[error("token too large")]
+    TooLarge,
+    /// Not a well-formed compact JWS.
+    #[error("malformed token")]
+    Malformed,
+    /// Signed with an algorithm other than the key's pinned one.
+    #[error("algorithm not allowed")]
+    AlgorithmNotAllowed,
+    /// The `typ` header is not `at+jwt`.
+    #[error("wrong token type")]
+    WrongType,
+    /// No key in the issuer's key set has the token's `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// Past `exp`.
+    #[error("expired")]
+    Expired,
+    /// Before `nbf`, or `iat` in the future.
+    #[error("not yet valid")]
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A required claim is absent or malformed.
+    #[error("missing or invalid claim")]
+    InvalidClaims,
+    /// No key set has been loaded from the issuer yet.
+    #[error("issuer keys unavailable")]
+    KeysUnavailable,
+}
+
+impl TokenRejection {
+    /// A stable label for `portcullis_auth_failures_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::TooLarge => "too_large",
+            Self::Malformed => "malformed",
+            Self::AlgorithmNotAllowed => "algorithm",
+            Self::WrongType => "type",
+            Self::UnknownKey => "unknown_kid",
+            Self::BadSignature => "signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "issuer",
+            Self::WrongAudience => "audience",
+            Self::InvalidClaims => "claims",
+            Self::KeysUnavailable => "keys_unavailable",
+        }
+    }
+}
+
+/// Verifies bearer tokens on a resource server.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync {
+    /// The verified claims, or why the token must be refused.
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection>;
+
+    /// Whether the verifier can currently verify anything (a key set is loaded); for `/readyz`.
+    fn is_ready(&self) -> bool;
+}

@@ -1,0 +1,314 @@
+//! Issuing tokens: the OAuth 2.0 grants, decided independently of HTTP.
+
+use crate::clock::{unix_seconds, Clock};
+use crate::directory::{ClientRecord, GrantType, PasswordVerifier, UserDirectory};
+use crate::identity::{ClientId, Subject, Username};
+use crate::refresh::{
+    new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, RotateError,
+};
+use crate::scope::ScopeSet;
+use crate::secret::Secret;
+use crate::token::{AccessClaims, AccessTokenSigner};
+use base64::Engine;
+use rand::RngCore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Lifetimes and identity of issued tokens.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// The `iss` of every token, exactly as configured.
+    pub issuer: String,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// Lifetime of each refresh token (every rotation starts a new one).
+    pub refresh_ttl: Duration,
+}
+
+/// How a client identified itself on the token endpoint.
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// The presented `client_id`.
+    pub client_id: String,
+    /// The presented secret, if any (HTTP Basic or `client_secret`).
+    pub secret: Option<Secret>,
+}
+
+/// Tokens issued by a successful grant.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The signed access token.
+    pub access_token: Secret,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+    /// The new refresh token (not for `client_credentials`).
+    pub refresh_token: Option<Secret>,
+    /// What was granted.
+    pub scope: ScopeSet,
+    /// Who the tokens speak for, for the audit log.
+    pub subject: Subject,
+}
+
+/// Why a grant failed; maps one-to-one onto RFC 6749 §5.2 error codes.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// Client unknown or its authentication failed (`invalid_client`, 401).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The client may not use this grant (`unauthorized_client`).
+    #[error("client is not allowed to use this grant")]
+    UnauthorizedClient,
+    /// Wrong password, unknown user, or a dead refresh token (`invalid_grant`).
+    #[error("the grant is invalid")]
+    InvalidGrant,
+    /// A refresh token was reused; its family is revoked (`invalid_grant`, audited).
+    #[error("refresh token reused")]
+    RefreshReused {
+        /// The revoked family's subject.
+        subject: Subject,
+    },
+    /// The requested scope exceeds what is allowed (`invalid_scope`).
+    #[error("requested scope is not allowed")]
+    InvalidScope,
+    /// A parameter is missing or malformed (`invalid_request`).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A dependency failed or is saturated (`temporarily_unavailable`, 503).
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The OAuth grants, wired to the directory, the password check, the refresh store and the signer.
+pub struct TokenService {
+    directory: Arc<dyn UserDirectory>,
+    passwords: Arc<dyn PasswordVerifier>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    signer: Arc<dyn AccessTokenSigner>,
+    clock: Arc<dyn Clock>,
+    policy: TokenPolicy,
+}
+
+impl TokenService {
+    /// Wires the service.
+    pub fn new(
+        directory: Arc<dyn UserDirectory>,
+        passwords: Arc<dyn PasswordVerifier>,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+        signer: Arc<dyn AccessTokenSigner>,
+        clock: Arc<dyn Clock>,
+        policy: TokenPolicy,
+    ) -> Self {
+        Self {
+            directory,
+            passwords,
+            refresh_tokens,
+            signer,
+            clock,
+            policy,
+        }
+    }
+
+    /// The policy tokens are issued under.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// `grant_type=password`: a first-party client logs a user in.
+    pub async fn password_grant(
+        &self,
+        client: &ClientAuth,
+        username: &str,
+        password: &Secret,
+        scope: Option<&ScopeSet>,
+    ) -> Result<IssuedTokens, GrantError> {
+        let client = self.authenticate(client, GrantType::Password).await?;
+        let user = match Username::new(username) {
+            Ok(name) => self.directory.user(&name).await.map_err(unavailable)?,
+            Err(_) => None,
+        };
+        // Unknown users cost one dummy verification too, and get the same answer.
+        let valid = self
+            .passwords
+            .verify(password, user.as_ref().map(|u| &u.password_hash))
+            .await
+            .map_err(unavailable)?;
+        let user = match (valid, user) {
+            (true, Some(user)) => user,
+            _ => return Err(GrantError::InvalidGrant),
+        };
+        let allowed = client.scopes.intersection(&user.scopes);
+        let scope = narrow(scope, &allowed)?;
+        let subject = Subject::from(user.username);
+        let grant = RefreshGrant {
+            family: FamilyId::generate(),
+            subject,
+            client_id: client.client_id.clone(),
+            scope,
+            audience: client.audience.clone(),
+            expires_at: self.clock.now() + self.policy.refresh_ttl,
+        };
+        let refresh = new_refresh_token();
+        self.refresh_tokens
+            .issue(RefreshTokenHash::of(&refresh), grant.clone())
+            .await
+            .map_err(unavailable)?;
+        self.issue(
+            grant.subject,
+            &client.client_id,
+            grant.audience,
+            grant.scope,
+            Some(refresh),
+        )
+    }
+
+    /// `grant_type=refresh_token`: rotates the presented token and issues fresh tokens.
+    pub async fn refresh_grant(
+        &self,
+        client: &ClientAuth,
+        refresh_token: &Secret,
+        scope: Option<&ScopeSet>,
+    ) -> Result<IssuedTokens, GrantError> {
+        let client = self.authenticate(client, GrantType::RefreshToken).await?;
+        let next = new_refresh_token();
+        let now = self.clock.now();
+        let grant = self
+            .refresh_tokens
+            .rotate(
+                &RefreshTokenHash::of(refresh_token.expose()),
+                &client.client_id,
+                RefreshTokenHash::of(&next),
+                now + self.policy.refresh_ttl,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                RotateError::Invalid => GrantError::InvalidGrant,
+                RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
+                RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
+            })?;
+        // A refresh may narrow the scope of the access token, never widen the family's.
+        let scope = narrow(scope, &grant.scope)?;
+        self.issue(
+            grant.subject,
+            &client.client_id,
+            grant.audience,
+            scope,
+            Some(next),
+        )
+    }
+
+    /// `grant_type=client_credentials`: a confidential client acts for itself.
+    pub async fn client_credentials_grant(
+        &self,
+        client: &ClientAuth,
+        scope: Option<&ScopeSet>,
+    ) -> Result<IssuedTokens, GrantError> {
+        let client = self
+            .authenticate(client, GrantType::ClientCredentials)
+            .await?;
+        if client.secret_hash.is_none() {
+            return Err(GrantError::UnauthorizedClient);
+        }
+        let scope = narrow(scope, &client.scopes)?;
+        let subject = Subject::from(client.client_id.clone());
+        self.issue(subject, &client.client_id, client.audience, scope, None)
+    }
+
+    /// Revokes a refresh token's family (RFC 7009); unknown tokens are not an error.
+    pub async fn revoke(&self, client: &ClientAuth, token: &Secret) -> Result<(), GrantError> {
+        self.authenticate_any(client).await?;
+        self.refresh_tokens
+            .revoke(&RefreshTokenHash::of(token.expose()))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn authenticate(
+        &self,
+        auth: &ClientAuth,
+        grant: GrantType,
+    ) -> Result<ClientRecord, GrantError> {
+        let client = self.authenticate_any(auth).await?;
+        if !client.grants.contains(&grant) {
+            return Err(GrantError::UnauthorizedClient);
+        }
+        Ok(client)
+    }
+
+    async fn authenticate_any(&self, auth: &ClientAuth) -> Result<ClientRecord, GrantError> {
+        let id = ClientId::new(auth.client_id.as_str()).map_err(|_| GrantError::InvalidClient)?;
+        let client = self
+            .directory
+            .client(&id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(GrantError::InvalidClient)?;
+        match (&client.secret_hash, &auth.secret) {
+            (None, None) => Ok(client),
+            (Some(hash), Some(secret)) => {
+                let valid = self
+                    .passwords
+                    .verify(secret, Some(hash))
+                    .await
+                    .map_err(unavailable)?;
+                if valid {
+                    Ok(client)
+                } else {
+                    Err(GrantError::InvalidClient)
+                }
+            }
+            // A confidential client without its secret, or a public client sending one.
+            _ => Err(GrantError::InvalidClient),
+        }
+    }
+
+    fn issue(
+        &self,
+        subject: Subject,
+        client_id: &ClientId,
+        audience: Vec<String>,
+        scope: ScopeSet,
+        refresh_token: Option<String>,
+    ) -> Result<IssuedTokens, GrantError> {
+        let issued_at = unix_seconds(self.clock.now());
+        let expires_in = self.policy.access_ttl.as_secs();
+        let claims = AccessClaims {
+            issuer: self.policy.issuer.clone(),
+            subject: subject.clone(),
+            audience,
+            expires_at: issued_at + expires_in,
+            issued_at,
+            token_id: new_token_id(),
+            client_id: client_id.clone(),
+            scope: scope.clone(),
+        };
+        let access_token = self.signer.sign(&claims).map_err(unavailable)?;
+        Ok(IssuedTokens {
+            access_token: Secret::new(access_token),
+            expires_in,
+            refresh_token: refresh_token.map(Secret::new),
+            scope,
+            subject,
+        })
+    }
+}
+
+/// The granted scope: everything allowed when none was requested, else the request if allowed.
+fn narrow(requested: Option<&ScopeSet>, allowed: &ScopeSet) -> Result<ScopeSet, GrantError> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(requested) if requested.is_subset(allowed) => Ok(requested.clone()),
+        Some(_) => Err(GrantError::InvalidScope),
+    }
+}
+
+fn new_token_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unavailable(error: impl std::fmt::Display) -> GrantError {
+    GrantError::Unavailable(error.to_string())
+}

@@ -1,0 +1,11 @@
+//! The HTTP glue both services share: RFC 9457 problems, bearer-token authentication, the
+//! rate-limit layer, health and readiness, request metrics, and the server loop.
+
+pub mod auth;
+pub mod health;
+pub mod metrics;
+pub mod problem;
+pub mod ratelimit;
+pub mod server;
+
+pub use problem::Problem;

@@ -1,0 +1,161 @@
+//! Prometheus metrics, one registry per service instance (so two instances in one process, as
+//! in `portcullis dev` or the tests, never mix their counts).
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The counters of the operator contract plus request durations.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `portcullis_http_requests_total{route,status}`.
+    pub http_requests: IntCounterVec,
+    /// `portcullis_http_request_duration_seconds{route,status}`.
+    pub http_duration: HistogramVec,
+    /// `portcullis_ratelimit_decisions_total{decision}`: allowed, limited, fallback.
+    pub ratelimit_decisions: IntCounterVec,
+    /// `portcullis_cache_requests_total{result}`: hit, miss, bypass.
+    pub cache_requests: IntCounterVec,
+    /// `portcullis_store_queries_total{op}`.
+    pub store_queries: IntCounterVec,
+    /// `portcullis_auth_failures_total{reason}`.
+    pub auth_failures: IntCounterVec,
+    /// `portcullis_audit_events_total{event}`.
+    pub audit_events: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("unique metric");
+    counter
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "portcullis_http_requests_total",
+                "HTTP requests by route and status.",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_requests.clone()))
+            .expect("unique metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_http_request_duration_seconds",
+                "HTTP request duration by route and status.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_duration.clone()))
+            .expect("unique metric");
+        Self {
+            ratelimit_decisions: counter(
+                &registry,
+                "portcullis_ratelimit_decisions_total",
+                "Rate-limit decisions.",
+                "decision",
+            ),
+            cache_requests: counter(
+                &registry,
+                "portcullis_cache_requests_total",
+                "Item reads by cache result.",
+                "result",
+            ),
+            store_queries: counter(
+                &registry,
+                "portcullis_store_queries_total",
+                "Item store queries by operation.",
+                "op",
+            ),
+            auth_failures: counter(
+                &registry,
+                "portcullis_auth_failures_total",
+                "Rejected credentials by reason.",
+                "reason",
+            ),
+            audit_events: counter(
+                &registry,
+                "portcullis_audit_events_total",
+                "Audit events by kind.",
+                "event",
+            ),
+            http_requests,
+            http_duration,
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> Response {
+    let mut response = metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Middleware counting and timing every request by route template (never the raw path, which
+/// would let callers create unbounded label values).
+pub async fn track_requests(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics
+        .http_requests
+        .with_label_values(&[&route, &status])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[&route, &status])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}

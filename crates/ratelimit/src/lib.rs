@@ -1,0 +1,24 @@
+//! Adapters of the rate-limit port: [`RedisRateLimiter`] shares limits across replicas in one
+//! atomic round trip; [`LocalRateLimiter`] keeps them in process (the embedded default, and the
+//! fallback when Redis is unreachable). Both apply the domain's sliding-window arithmetic.
+
+mod local;
+mod redis_limiter;
+
+pub use local::LocalRateLimiter;
+pub use redis_limiter::RedisRateLimiter;
+
+pub use redis::aio::ConnectionManager;
+
+/// Opens a multiplexed, self-reconnecting Redis connection, waiting at most `timeout`, so a wrong
+/// URL or an unreachable server fails start-up with a clear message instead of hanging.
+pub async fn connect_redis(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<ConnectionManager, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    tokio::time::timeout(timeout, ConnectionManager::new(client))
+        .await
+        .map_err(|_| format!("timed out after {timeout:?} connecting to redis"))?
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,215 @@
+//! The in-process sliding-window limiter.
+
+use async_trait::async_trait;
+use portcullis_domain::clock::{Clock, SystemClock};
+use portcullis_domain::ratelimit::{
+    decide, slot_position, RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy,
+    RateLimiter, SlotCounts,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    index: u64,
+    counts: SlotCounts,
+}
+
+impl Slot {
+    /// The counts as seen from `index`: a slot one step old becomes the previous one.
+    fn at(self, index: u64) -> SlotCounts {
+        match index.checked_sub(self.index) {
+            Some(0) => self.counts,
+            Some(1) => SlotCounts {
+                previous: self.counts.current,
+                current: 0,
+            },
+            _ => SlotCounts::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    slots: HashMap<(String, u64), Slot>,
+    prune_at: usize,
+}
+
+/// Limits within one process. One lock guards all keys, which keeps a multi-window decision
+/// atomic; stale keys are pruned whenever the map has doubled since the last prune.
+#[derive(Clone)]
+pub struct LocalRateLimiter {
+    clock: Arc<dyn Clock>,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for LocalRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRateLimiter").finish_non_exhaustive()
+    }
+}
+
+impl Default for LocalRateLimiter {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+}
+
+impl LocalRateLimiter {
+    /// A limiter on the given clock (tests move a manual clock).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            state: Arc::default(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn check(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+    ) -> Result<RateLimitDecision, RateLimitError> {
+        let now_ms = self.now_ms();
+        let windows = policy.windows();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let positions: Vec<(u64, u64)> = windows
+            .iter()
+            .map(|w| slot_position(now_ms, w.period.as_millis() as u64))
+            .collect();
+        let ids: Vec<(String, u64)> = windows
+            .iter()
+            .map(|w| (key.as_str().to_owned(), w.period.as_millis() as u64))
+            .collect();
+        let counts: Vec<SlotCounts> = ids
+            .iter()
+            .zip(&positions)
+            .map(|(id, (index, _))| {
+                state
+                    .slots
+                    .get(id)
+                    .map(|s| s.at(*index))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let elapsed: Vec<u64> = positions.iter().map(|(_, e)| *e).collect();
+        let decision = decide(policy, &counts, &elapsed, cost);
+        if decision.allowed {
+            for ((id, (index, _)), counts) in ids.into_iter().zip(&positions).zip(&counts) {
+                let counts = SlotCounts {
+                    previous: counts.previous,
+                    current: counts.current + cost,
+                };
+                state.slots.insert(
+                    id,
+                    Slot {
+                        index: *index,
+                        counts,
+                    },
+                );
+            }
+            prune(&mut state, now_ms);
+        }
+        Ok(decision)
+    }
+}
+
+/// Drops keys whose slots are too old to matter, once the map has doubled since the last prune.
+fn prune(state: &mut State, now_ms: u64) {
+    if state.slots.len() < state.prune_at.max(1024) {
+        return;
+    }
+    state
+        .slots
+        .retain(|(_, period_ms), slot| now_ms / period_ms <= slot.index + 1);
+    state.prune_at = state.slots.len() * 2;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_domain::clock::ManualClock;
+    use std::time::{Duration, SystemTime};
+
+    #[tokio::test]
+    async fn passes_the_rate_limiter_contract() {
+        portcullis_domain::testkit::rate_limiter::run(Arc::new(LocalRateLimiter::default())).await;
+    }
+
+    #[tokio::test]
+    async fn the_window_slides_with_time() {
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+        ));
+        let limiter = LocalRateLimiter::with_clock(clock.clone());
+        let key = RateLimitKey::new("sub", "alice");
+        let policy = RateLimitPolicy::parse("10/10s").unwrap();
+        for _ in 0..10 {
+            assert!(limiter.check(&key, &policy, 1).await.unwrap().allowed);
+        }
+        assert!(!limiter.check(&key, &policy, 1).await.unwrap().allowed);
+        // Into the next slot by 30%: the previous 10 weigh 7, so 3 more fit.
+        clock.advance(Duration::from_secs(13));
+        for _ in 0..3 {
+            assert!(limiter.check(&key, &policy, 1).await.unwrap().allowed);
+        }
+        assert!(!limiter.check(&key, &policy, 1).await.unwrap().allowed);
+        // Two full periods later everything is forgotten.
+        clock.advance(Duration::from_secs(20));
+        let d = limiter.check(&key, &policy, 1).await.unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.windows[0].remaining, 9);
+    }
+
+    #[tokio::test]
+    async fn a_steady_rate_at_the_limit_is_never_rejected() {
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(5_000_000),
+        ));
+        let limiter = LocalRateLimiter::with_clock(clock.clone());
+        let key = RateLimitKey::new("sub", "steady");
+        let policy = RateLimitPolicy::parse("10/s").unwrap();
+        // One request every 100 ms for a minute: exactly the limit, evenly spread.
+        for i in 0..600 {
+            let d = limiter.check(&key, &policy, 1).await.unwrap();
+            assert!(
+                d.allowed,
+                "request {i} rejected at a steady rate within the limit"
+            );
+            clock.advance(Duration::from_millis(100));
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_keys_are_pruned() {
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+        ));
+        let limiter = LocalRateLimiter::with_clock(clock.clone());
+        let policy = RateLimitPolicy::parse("1/s").unwrap();
+        for i in 0..1024 {
+            limiter
+                .check(&RateLimitKey::new("ip", &i.to_string()), &policy, 1)
+                .await
+                .unwrap();
+        }
+        clock.advance(Duration::from_secs(5));
+        limiter
+            .check(&RateLimitKey::new("ip", "fresh"), &policy, 1)
+            .await
+            .unwrap();
+        assert_eq!(limiter.state.lock().unwrap().slots.len(), 1);
+    }
+}

@@ -1,0 +1,132 @@
+//! argon2id password and client-secret checks, bounded so a login flood cannot exhaust the host.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, PasswordVerifier as _};
+use async_trait::async_trait;
+use portcullis_domain::directory::{PasswordError, PasswordVerifier};
+use portcullis_domain::secret::Secret;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Hashes a secret with argon2id at OWASP's minimum (19 MiB, t=2, p=1: the crate's defaults),
+/// giving the PHC string the users file stores.
+pub fn hash_password(secret: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|_| PasswordError::InvalidHash)
+}
+
+/// Verifies argon2id hashes on the blocking pool, at most `concurrency` at a time; a caller that
+/// waits longer than `queue_timeout` for a slot is told the service is saturated.
+#[derive(Clone)]
+pub struct Argon2Verifier {
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Argon2Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Verifier")
+            .field("available", &self.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Verifier {
+    /// A verifier running at most `concurrency` hashes at once (each holds 19 MiB).
+    pub fn new(concurrency: usize, queue_timeout: Duration) -> Result<Self, PasswordError> {
+        // Unknown users are checked against this, so they cost exactly what a real user costs.
+        let dummy_hash = hash_password("portcullis-dummy-password")?;
+        Ok(Self {
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            queue_timeout,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+}
+
+#[async_trait]
+impl PasswordVerifier for Argon2Verifier {
+    async fn verify(&self, secret: &Secret, hash: Option<&Secret>) -> Result<bool, PasswordError> {
+        let _slot = tokio::time::timeout(self.queue_timeout, self.slots.acquire())
+            .await
+            .map_err(|_| PasswordError::Saturated)?
+            .map_err(|_| PasswordError::Saturated)?;
+        let known = hash.is_some();
+        let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), |h| h.expose().into());
+        let secret = secret.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash).map_err(|_| PasswordError::InvalidHash)?;
+            if parsed.algorithm != Algorithm::Argon2id.ident() {
+                return Err(PasswordError::InvalidHash);
+            }
+            Ok(Argon2::default()
+                .verify_password(secret.expose().as_bytes(), &parsed)
+                .is_ok())
+        })
+        .await
+        .map_err(|_| PasswordError::Saturated)??;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_right_and_wrong_passwords() {
+        let verifier = Argon2Verifier::new(2, Duration::from_secs(30)).unwrap();
+        let hash = Secret::new(hash_password("correct horse").unwrap());
+        assert!(hash.expose().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verifier
+            .verify(&Secret::new("correct horse"), Some(&hash))
+            .await
+            .unwrap());
+        assert!(!verifier
+            .verify(&Secret::new("wrong"), Some(&hash))
+            .await
+            .unwrap());
+        assert!(!verifier
+            .verify(&Secret::new("correct horse"), None)
+            .await
+            .unwrap());
+        let dummy = Secret::new("portcullis-dummy-password");
+        assert!(
+            !verifier.verify(&dummy, None).await.unwrap(),
+            "the dummy never logs anyone in"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_non_argon2id_hashes() {
+        let verifier = Argon2Verifier::new(1, Duration::from_secs(30)).unwrap();
+        let argon2i = "$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$Zm9vYmFyYmF6cXV4";
+        let result = verifier
+            .verify(&Secret::new("x"), Some(&Secret::new(argon2i)))
+            .await;
+        assert!(matches!(result, Err(PasswordError::InvalidHash)));
+        let garbage = verifier
+            .verify(&Secret::new("x"), Some(&Secret::new("plain")))
+            .await;
+        assert!(matches!(garbage, Err(PasswordError::InvalidHash)));
+    }
+
+    #[tokio::test]
+    async fn a_saturated_verifier_says_so_instead_of_queueing_forever() {
+        let verifier = Argon2Verifier::new(1, Duration::from_millis(1)).unwrap();
+        let _held = verifier.slots.clone().acquire_owned().await.unwrap();
+        let result = verifier.verify(&Secret::new("x"), None).await;
+        assert!(matches!(result, Err(PasswordError::Saturated)));
+    }
+}
+
+/// Whether `phc` is a well-formed argon2id PHC string; used to refuse a bad users file at
+/// start-up rather than at the first login.
+pub fn is_argon2id_phc(phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| h.algorithm == Algorithm::Argon2id.ident())
+}

@@ -1,0 +1,137 @@
+//! The in-memory refresh-token store: the embedded default (tokens die with the process).
+
+use async_trait::async_trait;
+use portcullis_domain::identity::ClientId;
+use portcullis_domain::refresh::{
+    FamilyId, RefreshGrant, RefreshStoreError, RefreshTokenHash, RefreshTokenStore, RotateError,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+struct Entry {
+    grant: RefreshGrant,
+    rotated: bool,
+}
+
+#[derive(Default)]
+struct State {
+    tokens: HashMap<RefreshTokenHash, Entry>,
+    revoked: HashSet<FamilyId>,
+    prune_at: usize,
+}
+
+/// Refresh tokens in a map behind one lock, which makes rotation trivially atomic.
+#[derive(Default)]
+pub struct MemoryRefreshTokenStore {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryRefreshTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryRefreshTokenStore")
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryRefreshTokenStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Forgets expired tokens (and revocations with no token left), once the map has doubled.
+fn prune(state: &mut State, now: SystemTime) {
+    if state.tokens.len() < state.prune_at.max(1024) {
+        return;
+    }
+    state.tokens.retain(|_, e| e.grant.expires_at > now);
+    let live: HashSet<&FamilyId> = state.tokens.values().map(|e| &e.grant.family).collect();
+    let revoked = std::mem::take(&mut state.revoked);
+    state.revoked = revoked.into_iter().filter(|f| live.contains(f)).collect();
+    state.prune_at = state.tokens.len() * 2;
+}
+
+#[async_trait]
+impl RefreshTokenStore for MemoryRefreshTokenStore {
+    async fn issue(
+        &self,
+        token: RefreshTokenHash,
+        grant: RefreshGrant,
+    ) -> Result<(), RefreshStoreError> {
+        let mut state = self.lock();
+        prune(&mut state, SystemTime::now());
+        state.tokens.insert(
+            token,
+            Entry {
+                grant,
+                rotated: false,
+            },
+        );
+        Ok(())
+    }
+
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        client_id: &ClientId,
+        next: RefreshTokenHash,
+        next_expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<RefreshGrant, RotateError> {
+        let mut state = self.lock();
+        let State {
+            tokens, revoked, ..
+        } = &mut *state;
+        let entry = tokens.get_mut(presented).ok_or(RotateError::Invalid)?;
+        if entry.grant.client_id != *client_id || revoked.contains(&entry.grant.family) {
+            return Err(RotateError::Invalid);
+        }
+        if entry.rotated {
+            revoked.insert(entry.grant.family.clone());
+            return Err(RotateError::Reused {
+                family: entry.grant.family.clone(),
+                subject: entry.grant.subject.clone(),
+            });
+        }
+        if entry.grant.expires_at <= now {
+            return Err(RotateError::Invalid);
+        }
+        entry.rotated = true;
+        let grant = RefreshGrant {
+            expires_at: next_expires_at,
+            ..entry.grant.clone()
+        };
+        tokens.insert(
+            next,
+            Entry {
+                grant: grant.clone(),
+                rotated: false,
+            },
+        );
+        Ok(grant)
+    }
+
+    async fn revoke(&self, token: &RefreshTokenHash) -> Result<bool, RefreshStoreError> {
+        let mut state = self.lock();
+        let Some(family) = state.tokens.get(token).map(|e| e.grant.family.clone()) else {
+            return Ok(false);
+        };
+        state.revoked.insert(family);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn passes_the_refresh_store_contract() {
+        portcullis_domain::testkit::refresh_store::run(
+            Arc::new(MemoryRefreshTokenStore::default()),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,121 @@
+//! The issuer's settings: every one a flag and an environment variable, so `--help` lists them.
+
+use clap::Args;
+use portcullis_domain::ratelimit::RateLimitPolicy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of `auth-issuer serve`.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ISSUER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Public issuer identifier, used as `iss` exactly (no trailing slash).
+    #[arg(long, env = "ISSUER_URL", default_value = "http://127.0.0.1:8080")]
+    pub issuer_url: String,
+
+    /// Directory of PEM signing keys (PKCS#8 or PKCS#1); `ACTIVE` names the signing one.
+    #[arg(long, env = "ISSUER_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+
+    /// How often the keys directory is re-read (rotation without restart).
+    #[arg(long, env = "ISSUER_KEYS_RELOAD_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub keys_reload_interval: Duration,
+
+    /// Users and clients file (TOML, argon2id hashes).
+    #[arg(long, env = "ISSUER_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// Redis URL for login limits shared by all replicas; unset = in-process limits.
+    #[arg(long, env = "ISSUER_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Access-token lifetime, 1 to 60 minutes.
+    #[arg(long, env = "ISSUER_ACCESS_TOKEN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// Refresh-token lifetime (each rotation starts a new one).
+    #[arg(long, env = "ISSUER_REFRESH_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// Login attempts allowed per username.
+    #[arg(long, env = "ISSUER_LOGIN_RATE_LIMIT", default_value = "5/min,20/h", value_parser = parse_policy)]
+    pub login_rate_limit: RateLimitPolicy,
+
+    /// Token-endpoint requests allowed per client IP.
+    #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h", value_parser = parse_policy)]
+    pub ip_rate_limit: RateLimitPolicy,
+
+    /// Password hashes computed at once (each takes 19 MiB and one core for ~20 ms).
+    #[arg(long, env = "ISSUER_PASSWORD_CONCURRENCY", default_value_t = 2)]
+    pub password_concurrency: usize,
+
+    /// `max-age` of the JWKS response: how long verifiers may cache the key set.
+    #[arg(long, env = "ISSUER_JWKS_MAX_AGE", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jwks_max_age: Duration,
+
+    /// Timeout of each Redis call.
+    #[arg(long, env = "ISSUER_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
+}
+
+/// Parses a rate-limit policy for clap.
+pub fn parse_policy(value: &str) -> Result<RateLimitPolicy, String> {
+    RateLimitPolicy::parse(value).map_err(|e| e.to_string())
+}
+
+/// Why the configuration was refused at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required setting is missing.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A setting is out of its allowed range.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+impl Config {
+    /// The configuration from environment variables and defaults alone (no command line), for
+    /// embedding the service: the all-in-one launcher and the tests.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(["portcullis"]).map(|only| only.config)
+    }
+
+    /// Checks the rules clap cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let minute = Duration::from_secs(60);
+        if self.access_token_ttl < minute || self.access_token_ttl > 60 * minute {
+            return Err(ConfigError::OutOfRange(format!(
+                "ISSUER_ACCESS_TOKEN_TTL must be between 1m and 60m (got {})",
+                humantime::format_duration(self.access_token_ttl)
+            )));
+        }
+        if self.refresh_token_ttl < self.access_token_ttl {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_REFRESH_TOKEN_TTL must not be shorter than the access-token lifetime"
+                    .into(),
+            ));
+        }
+        if self.issuer_url.ends_with('/') || !self.issuer_url.starts_with("http") {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_URL must be an http(s) URL without a trailing slash".into(),
+            ));
+        }
+        if self.keys_dir.is_none() {
+            return Err(ConfigError::Missing("ISSUER_KEYS_DIR (--keys-dir)"));
+        }
+        if self.users_file.is_none() {
+            return Err(ConfigError::Missing("ISSUER_USERS_FILE (--users-file)"));
+        }
+        Ok(())
+    }
+}

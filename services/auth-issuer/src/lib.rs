@@ -1,0 +1,224 @@
+//! The Portcullis auth issuer as a library: [`build`] wires the adapters and binds the listener
+//! (port 0 allowed, so tests run real servers side by side), [`App::run`] serves.
+
+pub mod config;
+pub mod form;
+pub mod oauth_error;
+mod routes;
+
+use axum::routing::{get, post};
+use axum::Router;
+use portcullis_domain::clock::SystemClock;
+use portcullis_domain::ratelimit::RateLimiter;
+use portcullis_domain::usecase::tokens::{TokenPolicy, TokenService};
+use portcullis_http::health::{DependencyState, Readiness};
+use portcullis_http::metrics::Metrics;
+use portcullis_jwt::{JwtSigner, KeyRing};
+use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
+use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+/// Why the issuer could not start; each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration breaks a rule.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The signing keys could not be loaded.
+    #[error("signing keys: {0}")]
+    Keys(#[from] portcullis_jwt::KeyRingError),
+    /// The users file is unusable.
+    #[error("{0}")]
+    Users(#[from] portcullis_store::UsersFileError),
+    /// Redis could not be reached at start-up.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// The password hasher could not start.
+    #[error("password hashing: {0}")]
+    Password(#[from] portcullis_domain::directory::PasswordError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the issuer's handlers.
+#[derive(Clone)]
+pub(crate) struct IssuerState {
+    pub tokens: Arc<TokenService>,
+    pub ring: Arc<KeyRing>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub local_limiter: Arc<dyn RateLimiter>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub discovery: Arc<serde_json::Value>,
+}
+
+struct IssuerReadiness {
+    ring: Arc<KeyRing>,
+    redis: bool,
+}
+
+impl Readiness for IssuerReadiness {
+    fn ready(&self) -> bool {
+        // A key ring always has an active key once loaded; a failed reload keeps the old one.
+        !self.ring.current().active().kid().is_empty()
+    }
+
+    fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
+        let mut deps = BTreeMap::new();
+        deps.insert(
+            "signing_keys",
+            DependencyState {
+                ok: true,
+                detail: format!("active kid {}", self.ring.current().active().kid()),
+            },
+        );
+        deps.insert(
+            "login_limits",
+            DependencyState {
+                ok: true,
+                detail: if self.redis {
+                    "redis, with an in-process fallback".into()
+                } else {
+                    "in-process".into()
+                },
+            },
+        );
+        deps
+    }
+}
+
+/// A built issuer, bound and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    _key_watch: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(portcullis_http::server::shutdown_signal())
+            .await
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        portcullis_http::server::serve(self.listener, self.router, shutdown).await
+    }
+}
+
+/// Validates the configuration, loads keys and users, connects to Redis if configured and
+/// binds the listener.
+pub async fn build(config: Config) -> Result<App, BuildError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| BuildError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    build_with_listener(config, listener).await
+}
+
+/// Like [`build`], on a listener the caller bound (to know the address before building).
+pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
+    config.validate()?;
+    let keys_dir = config
+        .keys_dir
+        .clone()
+        .ok_or(config::ConfigError::Missing("ISSUER_KEYS_DIR"))?;
+    let users_file = config
+        .users_file
+        .clone()
+        .ok_or(config::ConfigError::Missing("ISSUER_USERS_FILE"))?;
+    let ring = Arc::new(KeyRing::load(keys_dir)?);
+    let directory = FileDirectory::load(&users_file)?;
+    let (users, clients) = directory.counts();
+    tracing::info!(users, clients, "users file loaded");
+    let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
+    let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
+        Some(url) => Arc::new(RedisRateLimiter::new(
+            portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+                .await
+                .map_err(BuildError::Redis)?,
+            "portcullis:issuer:rl:",
+            config.redis_timeout,
+        )),
+        None => local_limiter.clone(),
+    };
+    let passwords = Argon2Verifier::new(config.password_concurrency, Duration::from_secs(2))?;
+    let tokens = TokenService::new(
+        Arc::new(directory),
+        Arc::new(passwords),
+        Arc::new(MemoryRefreshTokenStore::default()),
+        Arc::new(JwtSigner::new(ring.clone())),
+        Arc::new(SystemClock),
+        TokenPolicy {
+            issuer: config.issuer_url.clone(),
+            access_ttl: config.access_token_ttl,
+            refresh_ttl: config.refresh_token_ttl,
+        },
+    );
+    let key_watch = ring.watch(config.keys_reload_interval);
+    let metrics = Arc::new(Metrics::new());
+    let readiness: Arc<dyn Readiness> = Arc::new(IssuerReadiness {
+        ring: ring.clone(),
+        redis: config.redis_url.is_some(),
+    });
+    let state = IssuerState {
+        discovery: Arc::new(routes::wellknown::discovery_document(&config.issuer_url)),
+        tokens: Arc::new(tokens),
+        ring,
+        limiter,
+        local_limiter,
+        config: Arc::new(config),
+        metrics: metrics.clone(),
+    };
+    let router = Router::new()
+        .route("/oauth2/token", post(routes::token::token))
+        .route("/oauth2/revoke", post(routes::token::revoke))
+        .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(routes::wellknown::discovery),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(routes::wellknown::discovery),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            routes::token::MAX_FORM_BYTES,
+        ))
+        .with_state(state)
+        .route(
+            "/readyz",
+            get(portcullis_http::health::readyz).with_state(readiness),
+        );
+    let router = portcullis_http::server::with_common_layers(router, metrics);
+    Ok(App {
+        listener,
+        router,
+        _key_watch: key_watch,
+    })
+}

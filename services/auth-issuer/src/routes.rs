@@ -1,0 +1,4 @@
+//! The issuer's HTTP handlers.
+
+pub mod token;
+pub mod wellknown;

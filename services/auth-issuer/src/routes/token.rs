@@ -1,0 +1,375 @@
+//! `POST /oauth2/token` (RFC 6749) and `POST /oauth2/revoke` (RFC 7009).
+
+use crate::form::{Form, FormError};
+use crate::oauth_error::OAuthError;
+use crate::IssuerState;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use percent_encoding::percent_decode_str;
+use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
+use portcullis_domain::scope::ScopeSet;
+use portcullis_domain::secret::Secret;
+use portcullis_domain::usecase::tokens::{ClientAuth, GrantError, IssuedTokens};
+use serde::Serialize;
+use std::net::SocketAddr;
+
+/// Largest token or revocation request body accepted.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    scope: String,
+}
+
+/// Who is calling, for limits and the audit log.
+struct Origin {
+    ip: String,
+}
+
+/// Reads the body as a strict form, refusing other media types.
+fn read_form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Form, OAuthError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::too_large()
+        } else {
+            OAuthError::invalid_request("the request body could not be read")
+        }
+    })?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Form::parse(&body).map_err(|e| match e {
+        FormError::Repeated => OAuthError::invalid_request("a parameter is repeated"),
+        FormError::NotUtf8 => OAuthError::invalid_request("the form is not valid UTF-8"),
+        FormError::TooMany => OAuthError::invalid_request("too many parameters"),
+    })
+}
+
+/// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the
+/// `client_id` / `client_secret` parameters, never both. Returns whether Basic was used, so a
+/// failure can carry the matching challenge.
+fn client_auth(headers: &HeaderMap, form: &Form) -> Result<(ClientAuth, bool), OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            let value = value
+                .to_str()
+                .map_err(|_| OAuthError::invalid_client(true))?;
+            let (scheme, credentials) = value
+                .split_once(' ')
+                .ok_or(OAuthError::invalid_client(true))?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(OAuthError::invalid_client(true));
+            }
+            let decoded = STANDARD
+                .decode(credentials.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .ok_or(OAuthError::invalid_client(true))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or(OAuthError::invalid_client(true))?;
+            let unescape = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8()
+                    .map(|s| s.into_owned())
+                    .map_err(|_| OAuthError::invalid_client(true))
+            };
+            Ok((unescape(id)?, unescape(secret)?))
+        })
+        .transpose()?;
+    match (basic, form.get("client_id"), form.get("client_secret")) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        )),
+        (Some((id, secret)), form_id, None) => {
+            if form_id.is_some_and(|f| f != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the credentials",
+                ));
+            }
+            let secret = (!secret.is_empty()).then(|| Secret::new(secret));
+            Ok((
+                ClientAuth {
+                    client_id: id,
+                    secret,
+                },
+                true,
+            ))
+        }
+        (None, Some(id), secret) => Ok((
+            ClientAuth {
+                client_id: id.to_string(),
+                secret: secret.map(Secret::new),
+            },
+            false,
+        )),
+        (None, None, _) => Err(OAuthError::invalid_client(false)),
+    }
+}
+
+fn required<'a>(
+    form: &'a Form,
+    name: &'static str,
+    message: &'static str,
+) -> Result<&'a str, OAuthError> {
+    form.get(name).ok_or(OAuthError::invalid_request(message))
+}
+
+impl IssuerState {
+    /// Charges one attempt to `key`; the in-process limiter stands in if the shared one fails,
+    /// so brute-force protection never switches off.
+    async fn limit(&self, key: RateLimitKey, policy: &RateLimitPolicy) -> Result<(), OAuthError> {
+        let decision = match self.limiter.check(&key, policy, 1).await {
+            Ok(decision) => decision,
+            Err(error) => {
+                tracing::warn!(%error, "shared login limiter unavailable; using the local one");
+                self.local_limiter
+                    .check(&key, policy, 1)
+                    .await
+                    .map_err(|_| OAuthError::unavailable())?
+            }
+        };
+        if decision.allowed {
+            return Ok(());
+        }
+        let retry = decision
+            .retry_after
+            .map_or(1, |d| d.as_secs_f64().ceil() as u64);
+        Err(OAuthError::too_many_attempts(retry))
+    }
+
+    fn audit(
+        &self,
+        event: &'static str,
+        origin: &Origin,
+        client_id: &str,
+        username: Option<&str>,
+        reason: Option<&str>,
+    ) {
+        self.metrics.audit_events.with_label_values(&[event]).inc();
+        tracing::info!(
+            target: "portcullis::audit",
+            event,
+            client_ip = %origin.ip,
+            client_id,
+            username,
+            reason,
+            "audit"
+        );
+    }
+}
+
+fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
+    match error {
+        GrantError::InvalidClient => OAuthError::invalid_client(used_basic),
+        GrantError::UnauthorizedClient => OAuthError::unauthorized_client(),
+        GrantError::InvalidGrant | GrantError::RefreshReused { .. } => OAuthError::invalid_grant(),
+        GrantError::InvalidScope => OAuthError::invalid_scope(),
+        GrantError::InvalidRequest(message) => OAuthError::invalid_request(message),
+        GrantError::Unavailable(reason) => {
+            tracing::error!(%reason, "token request failed on a dependency");
+            OAuthError::unavailable()
+        }
+    }
+}
+
+async fn grant(
+    state: &IssuerState,
+    origin: &Origin,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<IssuedTokens, OAuthError> {
+    state
+        .limit(
+            RateLimitKey::new("token-ip", &origin.ip),
+            &state.config.ip_rate_limit,
+        )
+        .await?;
+    let (client, used_basic) = client_auth(headers, form)?;
+    let scope = form
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|_| OAuthError::invalid_scope())?;
+    let grant_type = required(form, "grant_type", "grant_type is required")?;
+    let (result, username) = match grant_type {
+        "password" => {
+            let username = required(form, "username", "username is required")?;
+            let password = Secret::new(required(form, "password", "password is required")?);
+            state
+                .limit(
+                    RateLimitKey::new("login-user", username),
+                    &state.config.login_rate_limit,
+                )
+                .await
+                .inspect_err(|_| {
+                    state.audit(
+                        "login_throttled",
+                        origin,
+                        &client.client_id,
+                        Some(username),
+                        None,
+                    )
+                })?;
+            let result = state
+                .tokens
+                .password_grant(&client, username, &password, scope.as_ref())
+                .await;
+            (result, Some(username))
+        }
+        "refresh_token" => {
+            let token = Secret::new(required(
+                form,
+                "refresh_token",
+                "refresh_token is required",
+            )?);
+            (
+                state
+                    .tokens
+                    .refresh_grant(&client, &token, scope.as_ref())
+                    .await,
+                None,
+            )
+        }
+        "client_credentials" => (
+            state
+                .tokens
+                .client_credentials_grant(&client, scope.as_ref())
+                .await,
+            None,
+        ),
+        _ => return Err(OAuthError::unsupported_grant_type()),
+    };
+    match result {
+        Ok(tokens) => {
+            state.audit(
+                "token_issued",
+                origin,
+                &client.client_id,
+                Some(tokens.subject.as_str()),
+                Some(grant_type),
+            );
+            Ok(tokens)
+        }
+        Err(error) => {
+            let reason = match &error {
+                GrantError::RefreshReused { subject } => {
+                    state.audit(
+                        "refresh_reuse_detected",
+                        origin,
+                        &client.client_id,
+                        Some(subject.as_str()),
+                        Some("family revoked"),
+                    );
+                    None
+                }
+                GrantError::InvalidGrant => Some("invalid_grant"),
+                GrantError::InvalidClient => Some("invalid_client"),
+                GrantError::InvalidScope => Some("invalid_scope"),
+                GrantError::UnauthorizedClient => Some("unauthorized_client"),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                state.audit(
+                    "token_denied",
+                    origin,
+                    &client.client_id,
+                    username,
+                    Some(reason),
+                );
+            }
+            Err(grant_error(error, used_basic))
+        }
+    }
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(
+    State(state): State<IssuerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let origin = Origin {
+        ip: peer.ip().to_string(),
+    };
+    let result = match read_form(&headers, body) {
+        Ok(form) => grant(&state, &origin, &headers, &form).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(tokens) => {
+            let body = TokenResponse {
+                access_token: tokens.access_token.expose(),
+                token_type: "Bearer",
+                expires_in: tokens.expires_in,
+                refresh_token: tokens.refresh_token.as_ref().map(Secret::expose),
+                scope: tokens.scope.to_string(),
+            };
+            let mut response = Json(body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /oauth2/revoke`: revokes a refresh token's family. Unknown tokens (and access tokens,
+/// which simply expire) get 200 too, as RFC 7009 §2.2 requires.
+pub async fn revoke(
+    State(state): State<IssuerState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let origin = Origin {
+        ip: peer.ip().to_string(),
+    };
+    let result = async {
+        let form = read_form(&headers, body)?;
+        state
+            .limit(
+                RateLimitKey::new("token-ip", &origin.ip),
+                &state.config.ip_rate_limit,
+            )
+            .await?;
+        let (client, used_basic) = client_auth(&headers, &form)?;
+        let token = Secret::new(required(&form, "token", "token is required")?);
+        state
+            .tokens
+            .revoke(&client, &token)
+            .await
+            .map_err(|e| grant_error(e, used_basic))?;
+        state.audit("token_revoked", &origin, &client.client_id, None, None);
+        Ok::<_, OAuthError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
+        Err(error) => error.into_response(),
+    }
+}

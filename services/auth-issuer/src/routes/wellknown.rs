@@ -1,0 +1,63 @@
+//! `/.well-known/*`: the JWKS and the discovery documents (RFC 8414, OpenID Connect Discovery).
+
+use crate::IssuerState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+/// The discovery document, built once at start-up.
+pub fn discovery_document(issuer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "subject_types_supported": ["public"],
+    })
+}
+
+/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+pub async fn discovery(State(state): State<IssuerState>) -> Response {
+    let mut response = Json(state.discovery.as_ref()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// `GET /.well-known/jwks.json`: public keys only, cacheable, with an ETag so verifiers can
+/// revalidate cheaply.
+pub async fn jwks(State(state): State<IssuerState>, headers: HeaderMap) -> Response {
+    let keys = state.ring.current();
+    let etag = HeaderValue::from_str(keys.jwks_etag()).unwrap_or(HeaderValue::from_static("\"\""));
+    let cache_control = HeaderValue::from_str(&format!(
+        "public, max-age={}",
+        state.config.jwks_max_age.as_secs()
+    ))
+    .unwrap_or(HeaderValue::from_static("no-cache"));
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == keys.jwks_etag()));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = keys.jwks_json().to_vec().into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        response
+    };
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::ETAG, etag);
+    response_headers.insert(header::CACHE_CONTROL, cache_control);
+    response
+}

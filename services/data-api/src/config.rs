@@ -1,0 +1,128 @@
+//! The data API's settings: every one a flag and an environment variable.
+
+use clap::Args;
+use portcullis_domain::ratelimit::{RateLimitPolicy, Window};
+use portcullis_http::ratelimit::FailureMode;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings of `data-api`.
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DATA_API_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+
+    /// Issuer base URL: discovery and JWKS are fetched from it, and `iss` must equal it.
+    #[arg(long, env = "DATA_API_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub issuer: String,
+
+    /// The `aud` every token must contain.
+    #[arg(long, env = "DATA_API_AUDIENCE", default_value = "data-api")]
+    pub audience: String,
+
+    /// Redis URL for the shared rate limiter and cache; unset = in-process adapters.
+    #[arg(long, env = "DATA_API_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Per-subject rate-limit windows, e.g. `100/s,3000/min`.
+    #[arg(long, env = "DATA_API_RATE_LIMIT", default_value = "100/s,3000/min", value_parser = parse_policy)]
+    pub rate_limit: RateLimitPolicy,
+
+    /// When Redis fails: `local` (each replica enforces its share), `open` or `closed`.
+    #[arg(long, env = "DATA_API_RATE_LIMIT_FAILURE", default_value = "local")]
+    pub rate_limit_failure: FailureMode,
+
+    /// Replicas sharing the limit; in `local` mode each enforces `limit / replicas`.
+    #[arg(long, env = "DATA_API_REPLICAS", default_value_t = 1)]
+    pub replicas: u32,
+
+    /// Item store: `sqlite://PATH` (created if missing).
+    #[arg(
+        long,
+        env = "DATA_API_DATABASE_URL",
+        default_value = "sqlite://data-api.db"
+    )]
+    pub database_url: String,
+
+    /// How long a read item stays cached.
+    #[arg(long, env = "DATA_API_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub cache_ttl: Duration,
+
+    /// How long "not found" stays cached.
+    #[arg(long, env = "DATA_API_CACHE_NEGATIVE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cache_negative_ttl: Duration,
+
+    /// Memory bound of the in-process cache, in MiB.
+    #[arg(long, env = "DATA_API_CACHE_MAX_MIB", default_value_t = 64)]
+    pub cache_max_mib: u64,
+
+    /// Timeout of each Redis call.
+    #[arg(long, env = "DATA_API_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// Clock skew tolerated on token times (at most 60s).
+    #[arg(long, env = "DATA_API_TOKEN_LEEWAY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub token_leeway: Duration,
+
+    /// How often the issuer's key set is refreshed.
+    #[arg(long, env = "DATA_API_JWKS_REFRESH_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jwks_refresh_interval: Duration,
+
+    /// Least time between refetches caused by unknown key ids.
+    #[arg(long, env = "DATA_API_JWKS_UNKNOWN_KID_COOLDOWN", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwks_unknown_kid_cooldown: Duration,
+
+    /// How long the last good key set is used while the issuer is unreachable.
+    #[arg(long, env = "DATA_API_JWKS_MAX_STALENESS", default_value = "6h", value_parser = humantime::parse_duration)]
+    pub jwks_max_staleness: Duration,
+}
+
+/// Parses a rate-limit policy for clap.
+pub fn parse_policy(value: &str) -> Result<RateLimitPolicy, String> {
+    RateLimitPolicy::parse(value).map_err(|e| e.to_string())
+}
+
+impl Config {
+    /// The configuration from environment variables and defaults alone (no command line), for
+    /// embedding the service: the all-in-one launcher and the tests.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Only as clap::Parser>::try_parse_from(["portcullis"]).map(|only| only.config)
+    }
+
+    /// Checks the rules clap cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.issuer.ends_with('/') || !self.issuer.starts_with("http") {
+            return Err("DATA_API_ISSUER must be an http(s) URL without a trailing slash".into());
+        }
+        if self.audience.is_empty() {
+            return Err("DATA_API_AUDIENCE must not be empty".into());
+        }
+        if self.token_leeway > Duration::from_secs(60) {
+            return Err("DATA_API_TOKEN_LEEWAY must be at most 60s".into());
+        }
+        if self.replicas == 0 {
+            return Err("DATA_API_REPLICAS must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// One replica's share of the policy, for the local fallback (never below 1).
+    pub fn local_share(&self) -> RateLimitPolicy {
+        let windows = self
+            .rate_limit
+            .windows()
+            .iter()
+            .map(|w| Window {
+                limit: w.limit.div_ceil(u64::from(self.replicas)).max(1),
+                period: w.period,
+            })
+            .collect();
+        RateLimitPolicy::new(windows).unwrap_or_else(|_| self.rate_limit.clone())
+    }
+}

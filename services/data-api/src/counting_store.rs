@@ -1,0 +1,65 @@
+//! Counts item-store queries (`portcullis_store_queries_total{op}`) around any store adapter,
+//! so every adapter is measured the same way.
+
+use async_trait::async_trait;
+use portcullis_domain::identity::Subject;
+use portcullis_domain::item::{Item, ItemData, ItemId};
+use portcullis_domain::store::{ItemStore, Precondition, StoreError};
+use prometheus::IntCounterVec;
+use std::sync::Arc;
+
+/// An [`ItemStore`] decorator that counts each call by operation.
+pub struct CountingStore {
+    inner: Arc<dyn ItemStore>,
+    queries: IntCounterVec,
+}
+
+impl CountingStore {
+    /// Counts calls to `inner` in `queries`.
+    pub fn new(inner: Arc<dyn ItemStore>, queries: IntCounterVec) -> Self {
+        Self { inner, queries }
+    }
+
+    fn count(&self, op: &str) {
+        self.queries.with_label_values(&[op]).inc();
+    }
+}
+
+#[async_trait]
+impl ItemStore for CountingStore {
+    async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
+        self.count("get");
+        self.inner.get(owner, id).await
+    }
+
+    async fn put(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+        data: ItemData,
+        precondition: Precondition,
+    ) -> Result<Item, StoreError> {
+        self.count("put");
+        self.inner.put(owner, id, data, precondition).await
+    }
+
+    async fn delete(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+        precondition: Precondition,
+    ) -> Result<bool, StoreError> {
+        self.count("delete");
+        self.inner.delete(owner, id, precondition).await
+    }
+
+    async fn list(
+        &self,
+        owner: &Subject,
+        after: Option<&ItemId>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.count("list");
+        self.inner.list(owner, after, limit).await
+    }
+}

@@ -1,0 +1,323 @@
+//! `/v1/items`: owner-scoped items with ETags and conditional requests.
+
+use crate::DataState;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use portcullis_domain::item::{Item, ItemData, ItemId, Version, MAX_ITEM_DATA_LEN};
+use portcullis_domain::scope::{ITEMS_READ, ITEMS_WRITE};
+use portcullis_domain::store::{Precondition, StoreError};
+use portcullis_http::auth::Caller;
+use portcullis_http::Problem;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Largest PUT body: the 1 MiB document plus its envelope.
+pub const MAX_BODY_BYTES: usize = MAX_ITEM_DATA_LEN + 4096;
+
+fn item_id(path: Result<Path<String>, PathRejection>) -> Result<ItemId, Problem> {
+    let Path(id) = path.map_err(|_| Problem::bad_request("the item id could not be read"))?;
+    ItemId::new(id).map_err(|e| Problem::bad_request(e.to_string()))
+}
+
+fn etag(version: Version) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{}\"", version.0))
+        .unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// An item as JSON, written directly: ids are unreserved characters (no escaping needed) and the
+/// document is JSON text already validated, so nothing is parsed or re-serialised.
+fn item_json(item: &Item) -> String {
+    format!(
+        r#"{{"id":"{}","data":{},"version":{}}}"#,
+        item.id,
+        item.data.as_str(),
+        item.version.0
+    )
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn store_problem(error: StoreError) -> Problem {
+    match error {
+        StoreError::PreconditionFailed => Problem::new(StatusCode::PRECONDITION_FAILED)
+            .detail("the item has changed since the version you named"),
+        StoreError::Unavailable(reason) => {
+            tracing::error!(%reason, "item store failed");
+            Problem::unavailable()
+        }
+    }
+}
+
+/// Parses one strong entity tag (`"123"`) or `*`. Weak tags never match (RFC 9110 §13.1.1).
+fn parse_condition(value: &HeaderValue, star: Precondition) -> Result<Precondition, Problem> {
+    let value = value
+        .to_str()
+        .map_err(|_| Problem::bad_request("malformed precondition header"))?
+        .trim();
+    if value == "*" {
+        return Ok(star);
+    }
+    let tags: Vec<&str> = value.split(',').map(str::trim).collect();
+    let [tag] = tags.as_slice() else {
+        return Err(Problem::bad_request("name one entity tag, or *"));
+    };
+    if tag.starts_with("W/") {
+        return Err(Problem::new(StatusCode::PRECONDITION_FAILED)
+            .detail("weak entity tags cannot be used for writes"));
+    }
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(|v| Precondition::Matches(Version(v)))
+        .ok_or_else(|| Problem::bad_request("malformed entity tag"))
+}
+
+/// The write precondition from `If-Match` / `If-None-Match: *`.
+fn precondition(headers: &HeaderMap, allow_create_only: bool) -> Result<Precondition, Problem> {
+    let if_match = headers.get(header::IF_MATCH);
+    let if_none_match = headers.get(header::IF_NONE_MATCH);
+    match (if_match, if_none_match) {
+        (Some(_), Some(_)) => Err(Problem::bad_request(
+            "use If-Match or If-None-Match, not both",
+        )),
+        (Some(value), None) => parse_condition(value, Precondition::Exists),
+        (None, Some(value)) if allow_create_only && value.as_bytes() == b"*" => {
+            Ok(Precondition::Absent)
+        }
+        (None, Some(_)) => Err(Problem::bad_request("writes accept only If-None-Match: *")),
+        (None, None) => Ok(Precondition::None),
+    }
+}
+
+/// Whether `If-None-Match` names the current version (or `*`); weak comparison, as for GET.
+fn matches_none(headers: &HeaderMap, version: Version) -> bool {
+    let current = format!("\"{}\"", version.0);
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t == current)
+        })
+}
+
+/// `GET /v1/items/{id}`.
+pub async fn get_item(
+    State(state): State<DataState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    caller.require_scope(ITEMS_READ)?;
+    let id = item_id(path)?;
+    let (item, cache) = state
+        .items
+        .get(&caller.0.subject, &id)
+        .await
+        .map_err(store_problem)?;
+    state
+        .metrics
+        .cache_requests
+        .with_label_values(&[cache.as_str()])
+        .inc();
+    // Another owner's item is indistinguishable from a missing one.
+    let item = item.ok_or_else(Problem::not_found)?;
+    let mut response = if matches_none(&headers, item.version) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(StatusCode::OK, item_json(&item))
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag(item.version));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutBody<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// `PUT /v1/items/{id}`, body `{"data": <any JSON>}`.
+pub async fn put_item(
+    State(state): State<DataState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    caller.require_scope(ITEMS_WRITE)?;
+    let id = item_id(path)?;
+    let precondition = precondition(&headers, true)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            .detail("send the item as application/json"));
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE).detail("an item's data is at most 1 MiB")
+        } else {
+            Problem::bad_request("the request body could not be read")
+        }
+    })?;
+    let parsed: PutBody<'_> = serde_json::from_slice(&body).map_err(|_| {
+        Problem::bad_request(r#"the body must be a JSON object {"data": <any JSON value>}"#)
+    })?;
+    let data =
+        ItemData::parse(parsed.data.get()).map_err(|e| Problem::bad_request(e.to_string()))?;
+    let item = state
+        .items
+        .put(&caller.0.subject, &id, data, precondition)
+        .await
+        .map_err(store_problem)?;
+    let mut response = json_response(StatusCode::OK, item_json(&item));
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(item.version));
+    Ok(response)
+}
+
+/// `DELETE /v1/items/{id}`: 204, or 404 when there was nothing to delete.
+pub async fn delete_item(
+    State(state): State<DataState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    caller.require_scope(ITEMS_WRITE)?;
+    let id = item_id(path)?;
+    let precondition = precondition(&headers, false)?;
+    let existed = state
+        .items
+        .delete(&caller.0.subject, &id, precondition)
+        .await
+        .map_err(store_problem)?;
+    if existed {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Problem::not_found())
+    }
+}
+
+/// Query of `GET /v1/items`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/items?cursor=&limit=`: the caller's items in id order, `limit` 1–1000 (default 100).
+pub async fn list_items(
+    State(state): State<DataState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    caller.require_scope(ITEMS_READ)?;
+    let Query(query) = query.map_err(|_| {
+        Problem::bad_request("query parameters are cursor (an item id) and limit (1-1000)")
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request("limit must be between 1 and 1000"));
+    }
+    let cursor = query
+        .cursor
+        .map(ItemId::new)
+        .transpose()
+        .map_err(|_| Problem::bad_request("cursor is not a valid item id"))?;
+    let page = state
+        .items
+        .list(&caller.0.subject, cursor.as_ref(), limit)
+        .await
+        .map_err(store_problem)?;
+    let items: Vec<String> = page.items.iter().map(item_json).collect();
+    let next = page
+        .next
+        .map_or_else(|| "null".to_string(), |id| format!("\"{id}\""));
+    Ok(json_response(
+        StatusCode::OK,
+        format!(r#"{{"items":[{}],"next":{next}}}"#, items.join(",")),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn write_preconditions() {
+        assert_eq!(
+            precondition(&headers(&[]), true).unwrap(),
+            Precondition::None
+        );
+        assert_eq!(
+            precondition(&headers(&[(header::IF_MATCH, "\"7\"")]), true).unwrap(),
+            Precondition::Matches(Version(7))
+        );
+        assert_eq!(
+            precondition(&headers(&[(header::IF_MATCH, "*")]), true).unwrap(),
+            Precondition::Exists
+        );
+        assert_eq!(
+            precondition(&headers(&[(header::IF_NONE_MATCH, "*")]), true).unwrap(),
+            Precondition::Absent
+        );
+        let weak = precondition(&headers(&[(header::IF_MATCH, "W/\"7\"")]), true).unwrap_err();
+        assert_eq!(weak.status(), StatusCode::PRECONDITION_FAILED);
+        for bad in ["7", "\"x\"", "\"1\", \"2\""] {
+            let error = precondition(&headers(&[(header::IF_MATCH, bad)]), true).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+        assert!(precondition(&headers(&[(header::IF_NONE_MATCH, "*")]), false).is_err());
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        assert!(matches_none(
+            &headers(&[(header::IF_NONE_MATCH, "\"3\"")]),
+            Version(3)
+        ));
+        assert!(matches_none(
+            &headers(&[(header::IF_NONE_MATCH, "W/\"3\", \"4\"")]),
+            Version(3)
+        ));
+        assert!(matches_none(
+            &headers(&[(header::IF_NONE_MATCH, "*")]),
+            Version(3)
+        ));
+        assert!(!matches_none(
+            &headers(&[(header::IF_NONE_MATCH, "\"4\"")]),
+            Version(3)
+        ));
+        assert!(!matches_none(&headers(&[]), Version(3)));
+    }
+}

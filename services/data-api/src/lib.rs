@@ -1,0 +1,273 @@
+//! The Portcullis data API as a library: [`build`] wires the adapters and binds the listener
+//! (port 0 allowed), [`App::run`] serves.
+
+pub mod config;
+pub mod counting_store;
+mod items;
+
+use axum::routing::get;
+use axum::Router;
+use counting_store::CountingStore;
+use portcullis_cache::{LocalCache, RedisCache};
+use portcullis_domain::cache::Cache;
+use portcullis_domain::ratelimit::RateLimiter;
+use portcullis_domain::store::ItemStore;
+use portcullis_domain::token::TokenVerifier;
+use portcullis_domain::usecase::items::{CachePolicy, ItemService};
+use portcullis_http::auth::{require_bearer, AuthState};
+use portcullis_http::health::{DependencyState, Readiness};
+use portcullis_http::metrics::Metrics;
+use portcullis_http::ratelimit::RateLimitState;
+use portcullis_jwt::{JwksVerifier, VerifierConfig};
+use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
+use portcullis_store::SqliteItemStore;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+/// Why the data API could not start; each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration breaks a rule.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The item store could not be opened.
+    #[error("item store: {0}")]
+    Store(#[from] portcullis_domain::store::StoreError),
+    /// Redis could not be reached at start-up.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// The JWKS client could not be created.
+    #[error("token verifier: {0}")]
+    Verifier(#[from] portcullis_jwt::verifier::FetchError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the item handlers.
+#[derive(Clone)]
+pub(crate) struct DataState {
+    pub items: Arc<ItemService>,
+    pub metrics: Arc<Metrics>,
+}
+
+struct DataReadiness {
+    verifier: Arc<dyn TokenVerifier>,
+    config: Config,
+}
+
+impl Readiness for DataReadiness {
+    fn ready(&self) -> bool {
+        self.verifier.is_ready()
+    }
+
+    fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
+        let keys = self.verifier.is_ready();
+        let redis = self.config.redis_url.is_some();
+        BTreeMap::from([
+            (
+                "issuer_keys",
+                DependencyState {
+                    ok: keys,
+                    detail: if keys {
+                        "key set loaded"
+                    } else {
+                        "no key set loaded yet"
+                    }
+                    .into(),
+                },
+            ),
+            (
+                "rate_limiter",
+                DependencyState {
+                    ok: true,
+                    detail: if redis {
+                        format!(
+                            "redis; on failure: {}",
+                            self.config.rate_limit_failure.as_str()
+                        )
+                    } else {
+                        "in-process".into()
+                    },
+                },
+            ),
+            (
+                "cache",
+                DependencyState {
+                    ok: true,
+                    detail: if redis {
+                        "redis; on failure: bypass"
+                    } else {
+                        "in-process"
+                    }
+                    .into(),
+                },
+            ),
+        ])
+    }
+}
+
+/// A built data API, bound and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    verifier: JwksVerifier,
+    _jwks_refresh: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Whether the issuer's key set is loaded (what `/readyz` reports).
+    pub fn is_ready(&self) -> bool {
+        self.verifier.is_ready()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(portcullis_http::server::shutdown_signal())
+            .await
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        portcullis_http::server::serve(self.listener, self.router, shutdown).await
+    }
+}
+
+async fn open_store(url: &str) -> Result<Arc<dyn ItemStore>, BuildError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteItemStore::connect(url).await?));
+    }
+    Err(BuildError::Config(format!(
+        "DATA_API_DATABASE_URL must be sqlite://PATH; {} is not supported yet",
+        url.split(':').next().unwrap_or("this scheme")
+    )))
+}
+
+/// Validates the configuration, opens the store, connects to Redis if configured, starts the
+/// key-set loader and binds the listener.
+pub async fn build(config: Config) -> Result<App, BuildError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| BuildError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    build_with_listener(config, listener).await
+}
+
+/// Like [`build`], on a listener the caller bound (to know the address before building).
+pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
+    config.validate().map_err(BuildError::Config)?;
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn ItemStore> = Arc::new(CountingStore::new(
+        open_store(&config.database_url).await?,
+        metrics.store_queries.clone(),
+    ));
+    let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
+    let (limiter, cache): (Arc<dyn RateLimiter>, Arc<dyn Cache>) = match &config.redis_url {
+        Some(url) => {
+            let connection = portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+                .await
+                .map_err(BuildError::Redis)?;
+            (
+                Arc::new(RedisRateLimiter::new(
+                    connection.clone(),
+                    "portcullis:data:rl:",
+                    config.redis_timeout,
+                )),
+                Arc::new(RedisCache::new(
+                    connection,
+                    "portcullis:data:cache:",
+                    config.redis_timeout,
+                )),
+            )
+        }
+        None => (
+            local_limiter.clone(),
+            Arc::new(LocalCache::new(config.cache_max_mib * 1024 * 1024)),
+        ),
+    };
+    let items = ItemService::new(
+        store,
+        cache,
+        CachePolicy {
+            ttl: config.cache_ttl,
+            negative_ttl: config.cache_negative_ttl,
+        },
+    );
+    let verifier = JwksVerifier::new(VerifierConfig {
+        leeway: config.token_leeway,
+        refresh_interval: config.jwks_refresh_interval,
+        unknown_kid_cooldown: config.jwks_unknown_kid_cooldown,
+        max_staleness: config.jwks_max_staleness,
+        ..VerifierConfig::new(config.issuer.clone(), config.audience.clone())
+    })?;
+    let jwks_refresh = verifier.start();
+    let shared_verifier: Arc<dyn TokenVerifier> = Arc::new(verifier.clone());
+    let auth = AuthState {
+        verifier: shared_verifier.clone(),
+        metrics: metrics.clone(),
+    };
+    let limits = RateLimitState::new(
+        limiter,
+        config.rate_limit.clone(),
+        config.rate_limit_failure,
+        local_limiter,
+        config.local_share(),
+        metrics.clone(),
+    );
+    let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
+        verifier: shared_verifier,
+        config,
+    });
+    let state = DataState {
+        items: Arc::new(items),
+        metrics: metrics.clone(),
+    };
+    let router = Router::new()
+        .route("/v1/items", get(items::list_items))
+        .route(
+            "/v1/items/{id}",
+            get(items::get_item)
+                .put(items::put_item)
+                .delete(items::delete_item),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            limits,
+            portcullis_http::ratelimit::limit,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(auth, require_bearer))
+        .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
+        .with_state(state)
+        .route(
+            "/readyz",
+            get(portcullis_http::health::readyz).with_state(readiness),
+        );
+    let router = portcullis_http::server::with_common_layers(router, metrics);
+    Ok(App {
+        listener,
+        router,
+        verifier,
+        _jwks_refresh: jwks_refresh,
+    })
+}

@@ -1,0 +1,38 @@
+//! `portcullis`: the all-in-one launcher.
+
+use clap::{Parser, Subcommand};
+
+/// Portcullis: a secure API platform (auth issuer + data API).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run both services in one process on embedded adapters (no Redis, no Docker).
+    Dev(portcullis::DevConfig),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    portcullis_telemetry::init();
+    let Command::Dev(config) = Cli::parse().command;
+    let state_dir = config.state_dir.clone();
+    let dev = portcullis::start(config).await?;
+    println!(
+        "Portcullis dev is running.\n  auth issuer: http://{}\n  data api:    http://{}\n  state:       {}\n\n{}",
+        dev.issuer.local_addr(),
+        dev.data_api.local_addr(),
+        std::fs::canonicalize(&state_dir).unwrap_or(state_dir).display(),
+        dev.walkthrough
+    );
+    let issuer = tokio::spawn(dev.issuer.run());
+    let data_api = tokio::spawn(dev.data_api.run());
+    let (issuer, data_api) = tokio::try_join!(issuer, data_api)?;
+    issuer?;
+    data_api?;
+    Ok(())
+}
