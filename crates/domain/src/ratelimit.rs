@@ -297,7 +297,7 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
-        assert!(RateLimitPolicy::parse(&vec!["1/s"; 9].join(",")).is_err());
+        assert!(RateLimitPolicy::parse(&["1/s"; 9].join(",")).is_err());
     }
 
     #[test]

@@ -74,6 +74,12 @@ impl PasswordVerifier for Argon2Verifier {
     }
 }
 
+/// Whether `phc` is a well-formed argon2id PHC string; used to refuse a bad users file at
+/// start-up rather than at the first login.
+pub fn is_argon2id_phc(phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| h.algorithm == Algorithm::Argon2id.ident())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,10 +129,4 @@ mod tests {
         let result = verifier.verify(&Secret::new("x"), None).await;
         assert!(matches!(result, Err(PasswordError::Saturated)));
     }
-}
-
-/// Whether `phc` is a well-formed argon2id PHC string; used to refuse a bad users file at
-/// start-up rather than at the first login.
-pub fn is_argon2id_phc(phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| h.algorithm == Algorithm::Argon2id.ident())
 }

@@ -1,0 +1,100 @@
+//! Adapters and services against a real Redis in a container (testcontainers). Needs Docker and
+//! the image named by `PORTCULLIS_REDIS_IMAGE`; without them these tests fail, they never skip.
+
+use portcullis_cache::RedisCache;
+use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
+use portcullis_ratelimit::{connect_redis, RedisRateLimiter};
+use portcullis_tests::{start_redis, Stack, StackOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test]
+async fn redis_adapters_pass_their_port_contracts() {
+    let redis = start_redis().await;
+    let connection = connect_redis(&redis.url, Duration::from_secs(5))
+        .await
+        .expect("connect to redis");
+    let limiter = RedisRateLimiter::new(connection.clone(), "test:rl:", Duration::from_secs(2));
+    portcullis_domain::testkit::rate_limiter::run(Arc::new(limiter)).await;
+    let cache = RedisCache::new(connection, "test:cache:", Duration::from_secs(2));
+    portcullis_domain::testkit::cache::run(Arc::new(cache)).await;
+}
+
+#[tokio::test]
+async fn one_decision_is_one_redis_command_and_every_key_expires() {
+    let redis = start_redis().await;
+    let connection = connect_redis(&redis.url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let limiter = RedisRateLimiter::new(connection.clone(), "rl:", Duration::from_secs(2));
+    let policy = RateLimitPolicy::parse("10/s,100/min").unwrap();
+    let key = RateLimitKey::new("sub", "alice");
+    // Load the script once, then count commands over a batch of decisions.
+    limiter.check(&key, &policy, 1).await.unwrap();
+    let mut admin = connection.clone();
+    let calls_before = evalsha_calls(&mut admin).await;
+    for _ in 0..20 {
+        limiter.check(&key, &policy, 1).await.unwrap();
+    }
+    let calls_after = evalsha_calls(&mut admin).await;
+    assert_eq!(calls_after - calls_before, 20, "one EVALSHA per decision");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("rl:*")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        assert!(ttl > 0, "{key} has no TTL");
+    }
+}
+
+async fn evalsha_calls(connection: &mut portcullis_ratelimit::ConnectionManager) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| l.split("calls=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn two_data_api_replicas_share_one_limit_through_redis() {
+    let redis = start_redis().await;
+    let options = StackOptions {
+        redis_url: Some(redis.url.clone()),
+        rate_limit: Some("4/min".into()),
+    };
+    let stack = Stack::start_with(options.clone()).await;
+    let second =
+        Stack::start_data_api(&stack.issuer, stack.dir.path().join("second.db"), &options).await;
+    stack.wait_ready(&second).await;
+    let (token, _) = stack.login("alice").await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &stack.data_api } else { &second };
+        let response = stack
+            .http
+            .get(format!("{base}/v1/items/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [404, 404, 404, 404, 429, 429],
+        "the limit is shared, not per replica"
+    );
+}
