@@ -98,7 +98,8 @@ trap 'exit 143' TERM
 
 command -v docker >/dev/null 2>&1 || die "docker CLI not found in PATH"
 if ! docker_err="$(docker version --format '{{.Server.Version}}' 2>&1)"; then
-	die "Docker daemon is not reachable: ${docker_err}"
+	docker_err="${docker_err//$'\n'/ }"
+	die "Docker daemon is not reachable (is dockerd running? DOCKER_HOST=${DOCKER_HOST:-unset}): ${docker_err# }"
 fi
 log "docker server ${docker_err}"
 

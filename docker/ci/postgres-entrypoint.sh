@@ -28,6 +28,12 @@ fi
 if [ "$1" != 'postgres' ]; then
 	exec "$@"
 fi
+# `postgres --version` / `--help` etc. need no cluster.
+for arg in "${@:2}"; do
+	case "$arg" in
+		-V | --version | '-?' | --help | --describe-config) exec "$@" ;;
+	esac
+done
 
 # Running as root: fix permissions, then re-exec as the postgres user.
 if [ "$(id -u)" = '0' ]; then
@@ -58,6 +64,12 @@ file_env() {
 # Quote an SQL identifier.
 quote_ident() { local s="${1//\"/\"\"}"; printf '"%s"' "$s"; }
 
+# Show the temporary server's log on failure, defusing its readiness line so
+# that it can never be mistaken for the final server's.
+show_tmplog() {
+	sed -e 's/^/[init server] /' -e 's/ready to accept connections/up (temporary, unix socket only)/' "$1" >&2
+}
+
 run_init_scripts() {
 	local tmplog f
 	shopt -s nullglob
@@ -71,7 +83,7 @@ run_init_scripts() {
 	if ! pg_ctl -D "$PGDATA" -w -t 60 -l "$tmplog" \
 		-o "-c listen_addresses='' -c unix_socket_directories=/var/run/postgresql" \
 		start >/dev/null; then
-		cat "$tmplog" >&2
+		show_tmplog "$tmplog"
 		die "temporary server for /docker-entrypoint-initdb.d failed to start"
 	fi
 
@@ -95,9 +107,9 @@ run_init_scripts() {
 		esac
 	done
 
-	pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null || { cat "$tmplog" >&2; die "temporary server failed to stop"; }
+	pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null || { show_tmplog "$tmplog"; die "temporary server failed to stop"; }
 	if [ "$ok" != 1 ]; then
-		cat "$tmplog" >&2
+		show_tmplog "$tmplog"
 		die "init script $f failed"
 	fi
 	rm -f "$tmplog"
@@ -131,10 +143,16 @@ init_cluster() {
 	printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
 	printf '\nhost all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
 
-	if [ "$POSTGRES_DB" != 'postgres' ]; then
+	if [[ ! "$POSTGRES_DB" =~ ^(postgres|template0|template1)$ ]]; then
 		# Single-user backend: no postmaster, no socket, no readiness message.
-		printf 'CREATE DATABASE %s;\n' "$(quote_ident "$POSTGRES_DB")" |
-			postgres --single -j -D "$PGDATA" postgres >/dev/null
+		# (it exits 0 even when a statement fails, hence the grep)
+		local out
+		if ! out="$(printf 'CREATE DATABASE %s;\n' "$(quote_ident "$POSTGRES_DB")" |
+			postgres --single -j -D "$PGDATA" postgres 2>&1)" ||
+			grep -qE '(ERROR|FATAL|PANIC): ' <<<"$out"; then
+			printf '%s\n' "$out" >&2
+			die "could not create database $POSTGRES_DB"
+		fi
 	fi
 
 	run_init_scripts

@@ -29,6 +29,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     /// Keeps the key, users file and database alive.
     pub dir: tempfile::TempDir,
+    issuer_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Knobs the suites turn.
@@ -38,6 +39,9 @@ pub struct StackOptions {
     pub redis_url: Option<String>,
     /// The data API's rate limit, default `100/s,3000/min`.
     pub rate_limit: Option<String>,
+    /// Re-read the issuer's keys every 100 ms, publish the JWKS with `max-age=1`, and let the
+    /// data API refresh every second: key rotation in seconds instead of minutes.
+    pub fast_key_rotation: bool,
 }
 
 fn users_toml() -> String {
@@ -86,10 +90,17 @@ impl Stack {
         issuer.issuer_url = issuer_url.clone();
         issuer.keys_dir = Some(keys);
         issuer.users_file = Some(users);
+        if options.fast_key_rotation {
+            issuer.keys_reload_interval = Duration::from_millis(100);
+            issuer.jwks_max_age = Duration::from_secs(1);
+        }
         let issuer = auth_issuer::build_with_listener(issuer, issuer_listener)
             .await
             .expect("issuer starts");
-        tokio::spawn(issuer.run_until(std::future::pending()));
+        let (issuer_shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(issuer.run_until(async {
+            let _ = stopped.await;
+        }));
 
         let data = Self::start_data_api(&issuer_url, dir.path().join("items.db"), &options).await;
         let stack = Self {
@@ -100,6 +111,7 @@ impl Stack {
                 .build()
                 .expect("client"),
             dir,
+            issuer_shutdown: Some(issuer_shutdown),
         };
         stack.wait_ready(&stack.data_api).await;
         stack
@@ -113,6 +125,9 @@ impl Stack {
         data.issuer = issuer.to_string();
         data.database_url = format!("sqlite://{}", db.display());
         data.redis_url = options.redis_url.clone();
+        if options.fast_key_rotation {
+            data.jwks_min_refresh_interval = Duration::from_secs(1);
+        }
         if let Some(limit) = &options.rate_limit {
             data.rate_limit =
                 portcullis_domain::ratelimit::RateLimitPolicy::parse(limit).expect("policy");
@@ -122,6 +137,47 @@ impl Stack {
             .expect("data api starts");
         tokio::spawn(app.run_until(std::future::pending()));
         url
+    }
+
+    /// Stops the issuer (it stops accepting connections); the data API must carry on.
+    pub async fn stop_issuer(&mut self) {
+        if let Some(shutdown) = self.issuer_shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        for _ in 0..100 {
+            if self
+                .http
+                .get(format!("{}/healthz", self.issuer))
+                .send()
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the issuer did not stop");
+    }
+
+    /// The directory of the issuer's signing keys (`a.pem` is the first key).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    /// A metric's value in a service's `/metrics` (0 when absent).
+    pub async fn metric(&self, base: &str, series: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0, |v| v.trim().parse().expect("a counter value"))
     }
 
     /// Polls `/readyz` until it answers 200 (at most 10 s).
@@ -172,6 +228,34 @@ impl Stack {
     pub fn item_url(&self, id: &str) -> String {
         format!("{}/v1/items/{id}", self.data_api)
     }
+}
+
+/// Builds a compact JWS from arbitrary header and claims, signed RS256 with the PEM key: for
+/// crafting the hostile tokens a conformance suite needs.
+pub fn sign_rs256(pem: &str, header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    let key = portcullis_jwt::SigningKey::from_pem(pem).expect("an RSA key");
+    let signing_input = format!("{}.{}", b64_json(header), b64_json(claims));
+    let signature = key.sign(signing_input.as_bytes()).expect("sign");
+    format!("{signing_input}.{}", b64(&signature))
+}
+
+/// base64url without padding.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// base64url of a JSON value.
+pub fn b64_json(value: &serde_json::Value) -> String {
+    b64(&serde_json::to_vec(value).expect("json"))
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
 }
 
 /// A Redis server in a container, removed when dropped.

@@ -74,6 +74,7 @@ async fn two_data_api_replicas_share_one_limit_through_redis() {
     let options = StackOptions {
         redis_url: Some(redis.url.clone()),
         rate_limit: Some("4/min".into()),
+        ..Default::default()
     };
     let stack = Stack::start_with(options.clone()).await;
     let second =

@@ -67,7 +67,7 @@ fn unauthorized(rejection: TokenRejection) -> Problem {
     let detail = match rejection {
         TokenRejection::Missing => "a bearer token is required",
         TokenRejection::KeysUnavailable => "tokens cannot be verified right now",
-        _ => "the access token is invalid or expired",
+        _ => "the access token is invalid",
     };
     Problem::new(StatusCode::UNAUTHORIZED)
         .detail(detail)

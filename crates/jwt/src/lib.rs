@@ -14,7 +14,7 @@ pub use jwks::{Jwk, JwkSet};
 pub use keyring::{KeyRing, KeyRingError};
 pub use keys::{generate_rsa_pem, KeyError, SigningKey};
 pub use signer::JwtSigner;
-pub use verifier::{JwksVerifier, VerifierConfig};
+pub use verifier::{FetchError, JwksVerifier, VerifierConfig};
 
 /// The only JWS algorithm Portcullis issues or accepts.
 pub const ALGORITHM: &str = "RS256";

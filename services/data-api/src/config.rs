@@ -69,6 +69,14 @@ pub struct Config {
     #[arg(long, env = "DATA_API_JWKS_REFRESH_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
     pub jwks_refresh_interval: Duration,
 
+    /// Shortest time between scheduled key-set refreshes, whatever the JWKS `max-age` says.
+    #[arg(long, env = "DATA_API_JWKS_MIN_REFRESH_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwks_min_refresh_interval: Duration,
+
+    /// Verified tokens remembered, so a token is verified once per lifetime; 0 disables.
+    #[arg(long, env = "DATA_API_TOKEN_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub token_cache_capacity: u64,
+
     /// Least time between refetches caused by unknown key ids.
     #[arg(long, env = "DATA_API_JWKS_UNKNOWN_KID_COOLDOWN", default_value = "30s", value_parser = humantime::parse_duration)]
     pub jwks_unknown_kid_cooldown: Duration,

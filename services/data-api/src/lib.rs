@@ -218,6 +218,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let verifier = JwksVerifier::new(VerifierConfig {
         leeway: config.token_leeway,
         refresh_interval: config.jwks_refresh_interval,
+        min_refresh_interval: config.jwks_min_refresh_interval,
+        token_cache_capacity: config.token_cache_capacity,
         unknown_kid_cooldown: config.jwks_unknown_kid_cooldown,
         max_staleness: config.jwks_max_staleness,
         ..VerifierConfig::new(config.issuer.clone(), config.audience.clone())

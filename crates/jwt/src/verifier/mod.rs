@@ -1,26 +1,30 @@
 //! The resource server's [`TokenVerifier`]: keys from the issuer's JWKS (found through RFC 8414
-//! discovery), strict RFC 9068 / RFC 8725 validation.
+//! discovery), strict RFC 9068 / RFC 8725 validation, and a cache of verified tokens.
 //!
-//! The key set is loaded in the background and refreshed periodically. A token with an unknown
-//! `kid` triggers at most one refetch per cool-down, shared by all concurrent requests, so a
-//! flood of random `kid`s cannot turn into a flood of requests to the issuer. When the issuer is
-//! unreachable the last good set keeps serving, up to a maximum staleness.
+//! The key set is loaded in the background and refreshed before its `Cache-Control: max-age`
+//! runs out (within configured bounds). A token with an unknown `kid` triggers at most one
+//! refetch per cool-down, shared by all concurrent requests, so a flood of random `kid`s cannot
+//! become a flood of requests to the issuer. When the issuer is unreachable the last good set
+//! keeps serving, up to a maximum staleness.
+
+mod fetch;
+mod token_cache;
+
+pub use fetch::FetchError;
 
 use crate::jwks::JwkSet;
 use async_trait::async_trait;
+use fetch::KeysByKid;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-
-/// Largest JWKS or discovery document read from the issuer.
-const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+use token_cache::TokenCache;
 
 /// How the verifier checks tokens and talks to the issuer.
 #[derive(Clone, Debug)]
@@ -33,14 +37,18 @@ pub struct VerifierConfig {
     pub leeway: Duration,
     /// Tokens longer than this are refused before any decoding.
     pub max_token_bytes: usize,
-    /// How often the key set is refreshed.
+    /// Longest time between two refreshes of the key set (the JWKS `max-age` may shorten it).
     pub refresh_interval: Duration,
+    /// Shortest time between two scheduled refreshes, whatever `max-age` says.
+    pub min_refresh_interval: Duration,
     /// Least time between two refetches caused by unknown `kid`s.
     pub unknown_kid_cooldown: Duration,
     /// How long a key set stays usable without a successful refresh.
     pub max_staleness: Duration,
     /// Timeout of each HTTP request to the issuer.
     pub fetch_timeout: Duration,
+    /// Verified tokens remembered; 0 turns the cache off.
+    pub token_cache_capacity: u64,
 }
 
 impl VerifierConfig {
@@ -52,37 +60,20 @@ impl VerifierConfig {
             leeway: Duration::from_secs(30),
             max_token_bytes: 8 * 1024,
             refresh_interval: Duration::from_secs(300),
+            min_refresh_interval: Duration::from_secs(30),
             unknown_kid_cooldown: Duration::from_secs(30),
             max_staleness: Duration::from_secs(6 * 3600),
             fetch_timeout: Duration::from_secs(5),
+            token_cache_capacity: 100_000,
         }
     }
 }
 
-/// Why the key set could not be fetched; logged, never shown to callers.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The HTTP request failed or timed out.
-    #[error("request to {url} failed: {source}")]
-    Http {
-        /// What was requested.
-        url: String,
-        /// Why it failed.
-        source: reqwest::Error,
-    },
-    /// The issuer answered, but not with a usable document.
-    #[error("bad document from {url}: {reason}")]
-    BadDocument {
-        /// What was requested.
-        url: String,
-        /// What was wrong.
-        reason: String,
-    },
-}
-
 struct LoadedKeys {
-    by_kid: HashMap<String, DecodingKey>,
+    by_kid: KeysByKid,
     fetched_at: Instant,
+    /// When the next scheduled refresh is due, after `fetched_at`.
+    refresh_after: Duration,
 }
 
 struct Inner {
@@ -92,6 +83,7 @@ struct Inner {
     keys: RwLock<Option<Arc<LoadedKeys>>>,
     /// Serialises fetches and remembers when the last one was attempted (single flight).
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    cache: Option<TokenCache>,
     clock: Arc<dyn Clock>,
 }
 
@@ -99,12 +91,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct JwksVerifier {
     inner: Arc<Inner>,
-}
-
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +127,8 @@ impl JwksVerifier {
             })?;
         Ok(Self {
             inner: Arc::new(Inner {
+                cache: (config.token_cache_capacity > 0)
+                    .then(|| TokenCache::new(config.token_cache_capacity)),
                 config,
                 validation,
                 http,
@@ -151,19 +139,34 @@ impl JwksVerifier {
         })
     }
 
-    /// Loads the key set in the background: retries every second until the first success,
-    /// then refreshes every `refresh_interval`. The task ends when the verifier is dropped.
+    /// A verifier on a fixed key set that never contacts an issuer: for benchmarks, fuzzing and
+    /// tests of the validation rules alone.
+    pub fn with_static_keys(config: VerifierConfig, keys: &JwkSet) -> Result<Self, FetchError> {
+        let verifier = Self::new(config)?;
+        verifier.store(fetch::usable_keys(keys), None);
+        Ok(verifier)
+    }
+
+    /// Loads the key set in the background: retries with a growing pause (1 s to 30 s) until
+    /// the first success, then refreshes before each set's `max-age` runs out. The task ends
+    /// when the verifier is dropped.
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
             loop {
                 let Some(inner) = weak.upgrade() else { return };
                 let verifier = JwksVerifier { inner };
-                let loaded = verifier.refresh().await.is_ok();
-                let wait = if loaded {
-                    verifier.inner.config.refresh_interval
-                } else {
-                    Duration::from_secs(1)
+                let wait = match verifier.refresh().await {
+                    Ok(()) => {
+                        backoff = Duration::from_secs(1);
+                        verifier.current_refresh_after()
+                    }
+                    Err(_) => {
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        wait
+                    }
                 };
                 drop(verifier);
                 tokio::time::sleep(wait).await;
@@ -178,11 +181,37 @@ impl JwksVerifier {
         self.fetch_and_store().await
     }
 
+    fn current_refresh_after(&self) -> Duration {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(self.inner.config.min_refresh_interval, |k| k.refresh_after)
+    }
+
+    fn store(&self, by_kid: KeysByKid, max_age: Option<Duration>) {
+        let config = &self.inner.config;
+        // Refresh at 80% of the issuer's max-age, within the configured bounds.
+        let refresh_after = max_age
+            .map_or(config.refresh_interval, |age| age.mul_f64(0.8))
+            .clamp(
+                config.min_refresh_interval,
+                config.refresh_interval.max(config.min_refresh_interval),
+            );
+        let keys = LoadedKeys {
+            by_kid,
+            fetched_at: Instant::now(),
+            refresh_after,
+        };
+        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
+    }
+
     async fn fetch_and_store(&self) -> Result<(), FetchError> {
-        match self.fetch().await {
-            Ok(keys) => {
-                tracing::debug!(keys = keys.by_kid.len(), "issuer key set loaded");
-                *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
+        match fetch::fetch_keys(&self.inner.http, &self.inner.config.issuer).await {
+            Ok((keys, max_age)) => {
+                tracing::debug!(keys = keys.len(), "issuer key set loaded");
+                self.store(keys, max_age);
                 Ok(())
             }
             Err(error) => {
@@ -190,70 +219,6 @@ impl JwksVerifier {
                 Err(error)
             }
         }
-    }
-
-    async fn fetch(&self) -> Result<LoadedKeys, FetchError> {
-        let config = &self.inner.config;
-        let discovery_url = format!("{}/.well-known/oauth-authorization-server", config.issuer);
-        let discovery: Discovery = self.get_json(&discovery_url).await?;
-        if discovery.issuer != config.issuer {
-            // RFC 8414 §3.3: the document must name the issuer it was fetched from.
-            return Err(FetchError::BadDocument {
-                url: discovery_url,
-                reason: "issuer in the document differs from the configured issuer".into(),
-            });
-        }
-        let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
-        let by_kid = set
-            .keys
-            .iter()
-            .filter(|k| k.is_rs256_signing_key())
-            .filter_map(|k| {
-                DecodingKey::from_rsa_components(&k.n, &k.e)
-                    .ok()
-                    .map(|key| (k.kid.clone(), key))
-            })
-            .collect::<HashMap<_, _>>();
-        if by_kid.is_empty() {
-            return Err(FetchError::BadDocument {
-                url: discovery.jwks_uri,
-                reason: "no usable RS256 keys".into(),
-            });
-        }
-        Ok(LoadedKeys {
-            by_kid,
-            fetched_at: Instant::now(),
-        })
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, FetchError> {
-        let http_error = |source| FetchError::Http {
-            url: url.to_string(),
-            source,
-        };
-        let bad = |reason: String| FetchError::BadDocument {
-            url: url.to_string(),
-            reason,
-        };
-        let mut response = self
-            .inner
-            .http
-            .get(url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(http_error)?;
-        if !response.status().is_success() {
-            return Err(bad(format!("status {}", response.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(http_error)? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(bad("document too large".into()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))
     }
 
     fn current_keys(&self) -> Option<Arc<LoadedKeys>> {
@@ -277,32 +242,29 @@ impl JwksVerifier {
         let _ = self.fetch_and_store().await;
     }
 
-    async fn key_for(&self, kid: &str) -> Result<DecodingKey, TokenRejection> {
-        if let Some(keys) = self.current_keys() {
-            if let Some(key) = keys.by_kid.get(kid) {
-                return Ok(key.clone());
-            }
+    async fn key_for(
+        &self,
+        kid: &str,
+    ) -> Result<(Arc<str>, jsonwebtoken::DecodingKey), TokenRejection> {
+        let lookup = |keys: &LoadedKeys| {
+            keys.by_kid
+                .get_key_value(kid)
+                .map(|(kid, key)| (kid.clone(), key.clone()))
+        };
+        if let Some(found) = self.current_keys().as_deref().and_then(lookup) {
+            return Ok(found);
         }
         self.refetch_for_unknown_kid().await;
         let keys = self.current_keys().ok_or(TokenRejection::KeysUnavailable)?;
-        keys.by_kid
-            .get(kid)
-            .cloned()
-            .ok_or(TokenRejection::UnknownKey)
+        lookup(&keys).ok_or(TokenRejection::UnknownKey)
     }
-}
 
-#[async_trait]
-impl TokenVerifier for JwksVerifier {
-    async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection> {
-        let config = &self.inner.config;
-        if token.len() > config.max_token_bytes {
-            return Err(TokenRejection::TooLarge);
-        }
-        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
-            ErrorKind::InvalidAlgorithmName => TokenRejection::AlgorithmNotAllowed,
-            _ => TokenRejection::Malformed,
-        })?;
+    /// Full verification, without the cache.
+    async fn verify_uncached(
+        &self,
+        token: &str,
+    ) -> Result<(VerifiedToken, Arc<str>), TokenRejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenRejection::AlgorithmNotAllowed);
         }
@@ -313,31 +275,93 @@ impl TokenVerifier for JwksVerifier {
         if !typ_ok {
             return Err(TokenRejection::WrongType);
         }
-        // `jku`, `x5u`, `jwk` and `x5c` are never looked at: keys come from the issuer only.
+        // `jku`, `x5u`, `jwk` and `x5c` are never looked at: keys come from the issuer only, and
+        // the `kid` is nothing but a map key.
         let kid = header.kid.as_deref().ok_or(TokenRejection::UnknownKey)?;
-        let key = self.key_for(kid).await?;
+        let (kid, key) = self.key_for(kid).await?;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
             .map_err(|e| rejection(e.kind()))?;
         let claims = data.claims;
+        // jsonwebtoken checks `exp` and `nbf` but not an `iat` in the future.
         let now = self.inner.clock.unix_seconds();
-        if claims.iat > now + config.leeway.as_secs() {
+        if claims.iat > now + self.inner.config.leeway.as_secs() {
             return Err(TokenRejection::NotYetValid);
         }
         let invalid = |_| TokenRejection::InvalidClaims;
         if claims.jti.is_empty() {
             return Err(TokenRejection::InvalidClaims);
         }
-        Ok(VerifiedToken {
+        let verified = VerifiedToken {
             subject: Subject::new(claims.sub).map_err(invalid)?,
             client_id: ClientId::new(claims.client_id).map_err(invalid)?,
             scope: ScopeSet::parse(&claims.scope).map_err(invalid)?,
             expires_at: claims.exp,
             token_id: claims.jti,
-        })
+        };
+        Ok((verified, kid))
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwksVerifier {
+    async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection> {
+        let config = &self.inner.config;
+        if token.len() > config.max_token_bytes {
+            return Err(TokenRejection::TooLarge);
+        }
+        let now = self.inner.clock.unix_seconds();
+        let cache_key = self.inner.cache.as_ref().map(|_| TokenCache::key(token));
+        if let (Some(cache), Some(key)) = (&self.inner.cache, &cache_key) {
+            if let Some(entry) = cache.get(key, now) {
+                let key_still_published = self
+                    .current_keys()
+                    .is_some_and(|keys| keys.by_kid.contains_key(&entry.kid));
+                if key_still_published {
+                    return Ok(entry.token);
+                }
+                cache.remove(key);
+            }
+        }
+        let (verified, kid) = self.verify_uncached(token).await?;
+        if let (Some(cache), Some(key)) = (&self.inner.cache, cache_key) {
+            cache.insert(
+                key,
+                token_cache::Entry {
+                    token: verified.clone(),
+                    kid,
+                },
+            );
+        }
+        Ok(verified)
     }
 
     fn is_ready(&self) -> bool {
         self.current_keys().is_some()
+    }
+}
+
+/// Why a header jsonwebtoken could not parse is unacceptable: an algorithm it does not know
+/// (`none` in any spelling, say) is refused as such, anything else as malformed.
+fn header_rejection(token: &str) -> TokenRejection {
+    use base64::Engine;
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|header| {
+            header
+                .get("alg")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        });
+    match alg {
+        Some(alg) if alg != crate::ALGORITHM => TokenRejection::AlgorithmNotAllowed,
+        _ => TokenRejection::Malformed,
     }
 }
 
