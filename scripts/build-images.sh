@@ -208,10 +208,10 @@ build_base() {
 	tarball="$WORKDIR/rootfs.tar"
 	overlay="$WORKDIR/overlay"
 
-	# Small docker-friendly tweaks (like the official debian images).
-	mkdir -p "$overlay/usr/sbin" "$overlay/etc/apt/apt.conf.d"
-	printf '#!/bin/sh\n# no daemons may start inside image builds\nexit 101\n' >"$overlay/usr/sbin/policy-rc.d"
-	chmod 0755 "$overlay/usr/sbin/policy-rc.d"
+	# docker-friendly apt config (like the official debian images). No
+	# policy-rc.d needed: without an init system invoke-rc.d already refuses
+	# to start services (and mmdebstrap deletes one added by a hook).
+	mkdir -p "$overlay/etc/apt/apt.conf.d"
 	cat >"$overlay/etc/apt/apt.conf.d/docker-clean" <<'APT'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };

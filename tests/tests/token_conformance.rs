@@ -483,6 +483,59 @@ async fn key_rotation_is_followed_without_rejecting_a_valid_token() {
     let new_token = rotated.expect("the issuer signs with the new key");
     f.assert_accepted(&new_token).await;
     f.assert_accepted(&old_token).await;
+
+    // 3. Remove the old key: once the data API refreshes, tokens it signed stop passing, even
+    //    though the verified-token cache had them.
+    std::fs::remove_file(keys.join("a.pem")).unwrap();
+    let mut removed = false;
+    for _ in 0..100 {
+        f.assert_accepted(&new_token).await;
+        if f.call(&old_token).await.status() == 401 {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        removed,
+        "a token whose key left the JWKS is no longer accepted"
+    );
+}
+
+#[tokio::test]
+async fn the_data_api_is_not_ready_until_it_has_keys_but_always_alive() {
+    // An issuer address where nothing listens.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let data_api = Stack::start_data_api(
+        &issuer,
+        dir.path().join("items.db"),
+        &StackOptions::default(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{data_api}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["dependencies"]["issuer_keys"]["ok"], false, "{body}");
+    let alive = http
+        .get(format!("{data_api}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alive.status(), 200, "liveness never depends on the issuer");
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "any"});
+    let claims = json!({"iss": issuer, "sub": "alice", "aud": "data-api", "exp": now() + 60});
+    let token = sign_rs256(&foreign_pem(), &header, &claims);
+    let call = http
+        .get(format!("{data_api}/v1/items/x"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), 401, "no keys: tokens are refused, not a 5xx");
 }
 
 fn kid_of(token: &str) -> String {
