@@ -673,7 +673,8 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
     for expected in [
         r#"portcullis_http_requests_total{route="/v1/items/{id}",status="404"} 4"#,
         r#"portcullis_http_requests_total{route="/v1/items/{id}",status="429"} 1"#,
-        r#"portcullis_ratelimit_decisions_total{decision="allowed"} 4"#,
+        // Six requests pass the per-IP layer; four of them then pass the per-subject layer.
+        r#"portcullis_ratelimit_decisions_total{decision="allowed"} 10"#,
         r#"portcullis_ratelimit_decisions_total{decision="limited"} 1"#,
         // Alice's three reads: a miss, then the cached "not found" twice; Bob's read: a miss.
         r#"portcullis_cache_requests_total{result="miss"} 2"#,

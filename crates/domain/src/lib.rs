@@ -5,6 +5,7 @@
 //! which item, how a refresh token rotates, how a sliding window decides) can be read and tested
 //! without a network, a database or an HTTP framework.
 
+pub mod breaker;
 pub mod cache;
 pub mod clock;
 pub mod directory;

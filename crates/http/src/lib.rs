@@ -2,10 +2,12 @@
 //! rate-limit layer, health and readiness, request metrics, and the server loop.
 
 pub mod auth;
+pub mod client_ip;
 pub mod health;
 pub mod metrics;
 pub mod problem;
 pub mod ratelimit;
+pub mod resilience;
 pub mod server;
 
 pub use problem::Problem;

@@ -6,7 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +29,10 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// `portcullis_audit_events_total{event}`.
     pub audit_events: IntCounterVec,
+    /// `portcullis_redis_call_duration_seconds{op}`.
+    pub redis_duration: HistogramVec,
+    /// `portcullis_circuit_breaker_state{dependency}`: 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -80,7 +84,34 @@ impl Metrics {
         registry
             .register(Box::new(http_duration.clone()))
             .expect("unique metric");
+        let redis_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "portcullis_redis_call_duration_seconds",
+                "Redis call duration by operation.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            ]),
+            &["op"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(redis_duration.clone()))
+            .expect("unique metric");
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "portcullis_circuit_breaker_state",
+                "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            ),
+            &["dependency"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(breaker_state.clone()))
+            .expect("unique metric");
         Self {
+            redis_duration,
+            breaker_state,
             ratelimit_decisions: counter(
                 &registry,
                 "portcullis_ratelimit_decisions_total",

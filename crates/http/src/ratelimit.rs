@@ -2,6 +2,7 @@
 //! client address before authentication), IETF `RateLimit-Policy` / `RateLimit` headers on every
 //! answer, 429 problems with `Retry-After`, and a configured behaviour when the limiter fails.
 
+use crate::client_ip::ClientIp;
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 use axum::extract::{ConnectInfo, Request, State};
@@ -56,37 +57,98 @@ impl FailureMode {
     }
 }
 
+/// What a request is limited by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// The authenticated subject (the layer must run after authentication).
+    Subject,
+    /// The client address (see [`crate::client_ip`]); for limits applied before authentication.
+    ClientIp,
+}
+
+/// One policy and the share of it a replica enforces alone when the shared limiter fails.
+#[derive(Clone, Debug)]
+pub struct LimitRule {
+    /// The policy.
+    pub policy: RateLimitPolicy,
+    /// The replica's share, enforced in process in [`FailureMode::Local`].
+    pub local_share: RateLimitPolicy,
+}
+
+/// How one layer limits.
+#[derive(Clone, Debug)]
+pub struct RateLimitSettings {
+    /// Prefix of the limiter keys (`sub`, `ip`, ...), so different layers never share counters.
+    pub scope: &'static str,
+    /// What the key is.
+    pub key_source: KeySource,
+    /// The policy of reads (and of writes, unless `writes` is set).
+    pub reads: LimitRule,
+    /// A separate policy and bucket for writes (`PUT`, `POST`, `PATCH`, `DELETE`).
+    pub writes: Option<LimitRule>,
+    /// What to do when the shared limiter fails.
+    pub failure: FailureMode,
+    /// Evaluate and count, but never reject: for rolling out a new policy safely.
+    pub shadow: bool,
+    /// Whether allowed responses carry the `RateLimit` headers (off for an outer, coarse layer
+    /// so the inner layer's headers are the ones clients see).
+    pub headers_when_allowed: bool,
+}
+
+struct Rule {
+    rule: LimitRule,
+    header: HeaderValue,
+    key_prefix: String,
+}
+
 /// Everything the layer needs; built once at start-up.
 #[derive(Clone)]
 pub struct RateLimitState {
     limiter: Arc<dyn RateLimiter>,
-    policy: RateLimitPolicy,
-    policy_header: HeaderValue,
-    failure: FailureMode,
     fallback: Arc<dyn RateLimiter>,
-    fallback_policy: RateLimitPolicy,
+    reads: Arc<Rule>,
+    writes: Option<Arc<Rule>>,
+    settings: Arc<RateLimitSettings>,
     metrics: Arc<Metrics>,
 }
 
 impl RateLimitState {
-    /// `limiter` is the shared limiter; `fallback` (in process) enforces `fallback_policy` (the
-    /// replica's share) when `failure` is [`FailureMode::Local`] and the shared limiter fails.
+    /// `limiter` is the shared limiter; `fallback` (in process) enforces the local shares when
+    /// the shared one fails in [`FailureMode::Local`].
     pub fn new(
         limiter: Arc<dyn RateLimiter>,
-        policy: RateLimitPolicy,
-        failure: FailureMode,
         fallback: Arc<dyn RateLimiter>,
-        fallback_policy: RateLimitPolicy,
+        settings: RateLimitSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let rule = |rule: &LimitRule, prefix: String| {
+            Arc::new(Rule {
+                header: policy_header(&rule.policy),
+                rule: rule.clone(),
+                key_prefix: prefix,
+            })
+        };
         Self {
-            policy_header: policy_header(&policy),
+            reads: rule(&settings.reads, settings.scope.to_string()),
+            writes: settings
+                .writes
+                .as_ref()
+                .map(|w| rule(w, format!("{}-write", settings.scope))),
             limiter,
-            policy,
-            failure,
             fallback,
-            fallback_policy,
+            settings: Arc::new(settings),
             metrics,
+        }
+    }
+
+    fn rule_for(&self, method: &http::Method) -> &Rule {
+        let write = !matches!(
+            *method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        match (&self.writes, write) {
+            (Some(writes), true) => writes,
+            _ => &self.reads,
         }
     }
 }
@@ -108,10 +170,10 @@ fn policy_header(policy: &RateLimitPolicy) -> HeaderValue {
     HeaderValue::from_str(&items.join(", ")).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn decision_headers(headers: &mut HeaderMap, state: &RateLimitState, decision: &RateLimitDecision) {
-    headers.insert(RATELIMIT_POLICY.clone(), state.policy_header.clone());
+fn decision_headers(headers: &mut HeaderMap, rule: &Rule, decision: &RateLimitDecision) {
+    headers.insert(RATELIMIT_POLICY.clone(), rule.header.clone());
     if let Some((index, window)) = decision.tightest() {
-        let period = state.policy.windows()[index].period.as_secs();
+        let period = rule.rule.policy.windows()[index].period.as_secs();
         let value = format!(
             "\"{period}s\";r={};t={}",
             window.remaining,
@@ -124,46 +186,60 @@ fn decision_headers(headers: &mut HeaderMap, state: &RateLimitState, decision: &
 }
 
 /// The key a request is limited under.
-fn key_of(request: &Request) -> RateLimitKey {
-    if let Some(token) = request.extensions().get::<VerifiedToken>() {
-        return RateLimitKey::new("sub", token.subject.as_str());
+fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
+    let subject = request
+        .extensions()
+        .get::<VerifiedToken>()
+        .filter(|_| source == KeySource::Subject);
+    if let Some(token) = subject {
+        return RateLimitKey::new(prefix, token.subject.as_str());
     }
     let ip = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
-    RateLimitKey::new("ip", &ip)
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    match source {
+        KeySource::ClientIp => RateLimitKey::new(prefix, &ip),
+        KeySource::Subject => RateLimitKey::new(&format!("{prefix}-anonymous"), &ip),
+    }
 }
 
 /// The middleware.
 pub async fn limit(State(state): State<RateLimitState>, request: Request, next: Next) -> Response {
-    let key = key_of(&request);
-    let decision = match state.limiter.check(&key, &state.policy, 1).await {
+    let settings = &state.settings;
+    let rule = state.rule_for(request.method());
+    let key = key_of(&request, settings.key_source, &rule.key_prefix);
+    let count = |label: &str| {
+        state
+            .metrics
+            .ratelimit_decisions
+            .with_label_values(&[label])
+            .inc()
+    };
+    let decision = match state.limiter.check(&key, &rule.rule.policy, 1).await {
         Ok(decision) => {
-            let label = if decision.allowed {
+            count(if decision.allowed {
                 "allowed"
             } else {
                 "limited"
-            };
-            state
-                .metrics
-                .ratelimit_decisions
-                .with_label_values(&[label])
-                .inc();
+            });
             decision
         }
         Err(error) => {
-            state
-                .metrics
-                .ratelimit_decisions
-                .with_label_values(&["fallback"])
-                .inc();
-            tracing::warn!(%error, mode = state.failure.as_str(), "rate limiter unavailable; degrading");
-            match state.failure {
+            count("fallback");
+            tracing::warn!(%error, mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
+            match settings.failure {
                 FailureMode::Open => return next.run(request).await,
                 FailureMode::Closed => return Problem::unavailable().into_response(),
                 FailureMode::Local => {
-                    match state.fallback.check(&key, &state.fallback_policy, 1).await {
+                    match state.fallback.check(&key, &rule.rule.local_share, 1).await {
                         Ok(decision) => decision,
                         Err(_) => return next.run(request).await,
                     }
@@ -171,6 +247,11 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
             }
         }
     };
+    if !decision.allowed && settings.shadow {
+        count("shadow");
+        tracing::debug!(key = key.as_str(), "shadow mode: would have limited");
+        return next.run(request).await;
+    }
     if !decision.allowed {
         let retry = decision
             .retry_after
@@ -179,11 +260,13 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
             .detail("rate limit exceeded; retry later")
             .header(header::RETRY_AFTER, HeaderValue::from(retry))
             .into_response();
-        decision_headers(response.headers_mut(), &state, &decision);
+        decision_headers(response.headers_mut(), rule, &decision);
         return response;
     }
     let mut response = next.run(request).await;
-    decision_headers(response.headers_mut(), &state, &decision);
+    if settings.headers_when_allowed && !settings.shadow {
+        decision_headers(response.headers_mut(), rule, &decision);
+    }
     response
 }
 

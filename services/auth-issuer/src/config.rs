@@ -2,6 +2,7 @@
 
 use clap::Args;
 use portcullis_domain::ratelimit::RateLimitPolicy;
+use portcullis_http::client_ip::TrustedProxies;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +49,11 @@ pub struct Config {
     /// Token-endpoint requests allowed per client IP.
     #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h", value_parser = parse_policy)]
     pub ip_rate_limit: RateLimitPolicy,
+
+    /// Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR networks.
+    /// Login limits and audit records key on the client address this yields.
+    #[arg(long, env = "ISSUER_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 
     /// Password hashes computed at once (each takes 19 MiB and one core for ~20 ms).
     #[arg(long, env = "ISSUER_PASSWORD_CONCURRENCY", default_value_t = 2)]

@@ -6,13 +6,16 @@ pub mod form;
 pub mod oauth_error;
 mod routes;
 
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use portcullis_domain::clock::SystemClock;
 use portcullis_domain::ratelimit::RateLimiter;
 use portcullis_domain::usecase::tokens::{TokenPolicy, TokenService};
+use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
+use portcullis_http::resilience::{Guard, GuardedLimiter};
 use portcullis_jwt::{JwtSigner, KeyRing};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
 use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
@@ -156,14 +159,23 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let directory = FileDirectory::load(&users_file)?;
     let (users, clients) = directory.counts();
     tracing::info!(users, clients, "users file loaded");
+    let metrics = Arc::new(Metrics::new());
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
     let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
-        Some(url) => Arc::new(RedisRateLimiter::new(
-            portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
-                .await
-                .map_err(BuildError::Redis)?,
-            "portcullis:issuer:rl:",
-            config.redis_timeout,
+        Some(url) => Arc::new(GuardedLimiter::new(
+            Arc::new(RedisRateLimiter::new(
+                portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+                    .await
+                    .map_err(BuildError::Redis)?,
+                "portcullis:issuer:rl:",
+                config.redis_timeout,
+            )),
+            Guard::new(
+                "redis_login_limits",
+                5,
+                Duration::from_secs(2),
+                metrics.clone(),
+            ),
         )),
         None => local_limiter.clone(),
     };
@@ -181,11 +193,11 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         },
     );
     let key_watch = ring.watch(config.keys_reload_interval);
-    let metrics = Arc::new(Metrics::new());
     let readiness: Arc<dyn Readiness> = Arc::new(IssuerReadiness {
         ring: ring.clone(),
         redis: config.redis_url.is_some(),
     });
+    let trusted_proxies = Arc::new(config.trusted_proxies.clone());
     let state = IssuerState {
         discovery: Arc::new(routes::wellknown::discovery_document(&config.issuer_url)),
         tokens: Arc::new(tokens),
@@ -214,7 +226,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .route(
             "/readyz",
             get(portcullis_http::health::readyz).with_state(readiness),
-        );
+        )
+        .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     let router = portcullis_http::server::with_common_layers(router, metrics);
     Ok(App {
         listener,

@@ -2,7 +2,8 @@
 
 use clap::Args;
 use portcullis_domain::ratelimit::{RateLimitPolicy, Window};
-use portcullis_http::ratelimit::FailureMode;
+use portcullis_http::client_ip::TrustedProxies;
+use portcullis_http::ratelimit::{FailureMode, LimitRule};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,6 +29,31 @@ pub struct Config {
     /// Per-subject rate-limit windows, e.g. `100/s,3000/min`.
     #[arg(long, env = "DATA_API_RATE_LIMIT", default_value = "100/s,3000/min", value_parser = parse_policy)]
     pub rate_limit: RateLimitPolicy,
+
+    /// Separate per-subject windows for writes (PUT, DELETE); unset = writes share the read policy.
+    #[arg(long, env = "DATA_API_WRITE_RATE_LIMIT", value_parser = parse_policy)]
+    pub write_rate_limit: Option<RateLimitPolicy>,
+
+    /// Per-client-IP windows checked before token verification (flood protection). Behind a
+    /// load balancer, set DATA_API_TRUSTED_PROXIES or every client shares the balancer's address.
+    #[arg(long, env = "DATA_API_IP_RATE_LIMIT", default_value = "500/s,20000/min", value_parser = parse_policy)]
+    pub ip_rate_limit: RateLimitPolicy,
+
+    /// Evaluate and count limits but never reject (for rolling out a new policy).
+    #[arg(long, env = "DATA_API_RATE_LIMIT_SHADOW", default_value_t = false)]
+    pub rate_limit_shadow: bool,
+
+    /// Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR networks.
+    #[arg(long, env = "DATA_API_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Consecutive Redis failures that open the circuit breaker.
+    #[arg(long, env = "DATA_API_REDIS_BREAKER_THRESHOLD", default_value_t = 5)]
+    pub redis_breaker_threshold: u32,
+
+    /// How long an open breaker fails fast before probing Redis again.
+    #[arg(long, env = "DATA_API_REDIS_BREAKER_COOLDOWN", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub redis_breaker_cooldown: Duration,
 
     /// When Redis fails: `local` (each replica enforces its share), `open` or `closed`.
     #[arg(long, env = "DATA_API_RATE_LIMIT_FAILURE", default_value = "local")]
@@ -120,10 +146,9 @@ impl Config {
         Ok(())
     }
 
-    /// One replica's share of the policy, for the local fallback (never below 1).
-    pub fn local_share(&self) -> RateLimitPolicy {
-        let windows = self
-            .rate_limit
+    /// A policy and one replica's share of it, for the local fallback (never below 1).
+    pub fn rule(&self, policy: &RateLimitPolicy) -> LimitRule {
+        let windows = policy
             .windows()
             .iter()
             .map(|w| Window {
@@ -131,6 +156,9 @@ impl Config {
                 period: w.period,
             })
             .collect();
-        RateLimitPolicy::new(windows).unwrap_or_else(|_| self.rate_limit.clone())
+        LimitRule {
+            local_share: RateLimitPolicy::new(windows).unwrap_or_else(|_| policy.clone()),
+            policy: policy.clone(),
+        }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod counting_store;
 mod items;
 
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
 use counting_store::CountingStore;
@@ -15,9 +16,11 @@ use portcullis_domain::store::ItemStore;
 use portcullis_domain::token::TokenVerifier;
 use portcullis_domain::usecase::items::{CachePolicy, ItemService};
 use portcullis_http::auth::{require_bearer, AuthState};
+use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
-use portcullis_http::ratelimit::RateLimitState;
+use portcullis_http::ratelimit::{limit, KeySource, RateLimitSettings, RateLimitState};
+use portcullis_http::resilience::{Guard, GuardedCache, GuardedLimiter};
 use portcullis_jwt::{JwksVerifier, VerifierConfig};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
 use portcullis_store::SqliteItemStore;
@@ -63,17 +66,35 @@ pub(crate) struct DataState {
 
 struct DataReadiness {
     verifier: Arc<dyn TokenVerifier>,
+    limiter_guard: Guard,
+    cache_guard: Guard,
     config: Config,
 }
 
 impl Readiness for DataReadiness {
     fn ready(&self) -> bool {
+        // Redis outages are absorbed (fallback limits, cache bypass): only keys gate readiness.
         self.verifier.is_ready()
     }
 
     fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
         let keys = self.verifier.is_ready();
         let redis = self.config.redis_url.is_some();
+        let in_process = || "in-process".to_string();
+        let limiter = format!(
+            "redis, breaker {:?}; on failure: {}{}",
+            self.limiter_guard.state(),
+            self.config.rate_limit_failure.as_str(),
+            if self.config.rate_limit_shadow {
+                "; shadow mode"
+            } else {
+                ""
+            }
+        );
+        let cache = format!(
+            "redis, breaker {:?}; on failure: read the store directly",
+            self.cache_guard.state()
+        );
         BTreeMap::from([
             (
                 "issuer_keys",
@@ -91,26 +112,14 @@ impl Readiness for DataReadiness {
                 "rate_limiter",
                 DependencyState {
                     ok: true,
-                    detail: if redis {
-                        format!(
-                            "redis; on failure: {}",
-                            self.config.rate_limit_failure.as_str()
-                        )
-                    } else {
-                        "in-process".into()
-                    },
+                    detail: if redis { limiter } else { in_process() },
                 },
             ),
             (
                 "cache",
                 DependencyState {
                     ok: true,
-                    detail: if redis {
-                        "redis; on failure: bypass"
-                    } else {
-                        "in-process"
-                    }
-                    .into(),
+                    detail: if redis { cache } else { in_process() },
                 },
             ),
         ])
@@ -184,22 +193,29 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         metrics.store_queries.clone(),
     ));
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
+    let guard = |name| {
+        Guard::new(
+            name,
+            config.redis_breaker_threshold,
+            config.redis_breaker_cooldown,
+            metrics.clone(),
+        )
+    };
+    let (limiter_guard, cache_guard) = (guard("redis_ratelimit"), guard("redis_cache"));
     let (limiter, cache): (Arc<dyn RateLimiter>, Arc<dyn Cache>) = match &config.redis_url {
         Some(url) => {
             let connection = portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
                 .await
                 .map_err(BuildError::Redis)?;
+            let timeout = config.redis_timeout;
+            let limiter = RedisRateLimiter::new(connection.clone(), "portcullis:data:rl:", timeout);
+            let cache = RedisCache::new(connection, "portcullis:data:cache:", timeout);
             (
-                Arc::new(RedisRateLimiter::new(
-                    connection.clone(),
-                    "portcullis:data:rl:",
-                    config.redis_timeout,
+                Arc::new(GuardedLimiter::new(
+                    Arc::new(limiter),
+                    limiter_guard.clone(),
                 )),
-                Arc::new(RedisCache::new(
-                    connection,
-                    "portcullis:data:cache:",
-                    config.redis_timeout,
-                )),
+                Arc::new(GuardedCache::new(Arc::new(cache), cache_guard.clone())),
             )
         }
         None => (
@@ -230,16 +246,44 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         verifier: shared_verifier.clone(),
         metrics: metrics.clone(),
     };
-    let limits = RateLimitState::new(
-        limiter,
-        config.rate_limit.clone(),
-        config.rate_limit_failure,
-        local_limiter,
-        config.local_share(),
+    let settings = |scope, key_source, reads, writes, headers_when_allowed| RateLimitSettings {
+        scope,
+        key_source,
+        reads,
+        writes,
+        failure: config.rate_limit_failure,
+        shadow: config.rate_limit_shadow,
+        headers_when_allowed,
+    };
+    let subject_limits = RateLimitState::new(
+        limiter.clone(),
+        local_limiter.clone(),
+        settings(
+            "sub",
+            KeySource::Subject,
+            config.rule(&config.rate_limit),
+            config.write_rate_limit.as_ref().map(|p| config.rule(p)),
+            true,
+        ),
         metrics.clone(),
     );
+    let ip_limits = RateLimitState::new(
+        limiter,
+        local_limiter,
+        settings(
+            "ip",
+            KeySource::ClientIp,
+            config.rule(&config.ip_rate_limit),
+            None,
+            false,
+        ),
+        metrics.clone(),
+    );
+    let trusted_proxies = Arc::new(config.trusted_proxies.clone());
     let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
         verifier: shared_verifier,
+        limiter_guard,
+        cache_guard,
         config,
     });
     let state = DataState {
@@ -254,17 +298,18 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
                 .put(items::put_item)
                 .delete(items::delete_item),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            limits,
-            portcullis_http::ratelimit::limit,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(auth, require_bearer))
+        // Outermost last: a coarse per-IP limit before any RSA work, then authentication,
+        // then the per-subject limit.
+        .route_layer(from_fn_with_state(subject_limits, limit))
+        .route_layer(from_fn_with_state(auth, require_bearer))
+        .route_layer(from_fn_with_state(ip_limits, limit))
         .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
         .with_state(state)
         .route(
             "/readyz",
             get(portcullis_http::health::readyz).with_state(readiness),
-        );
+        )
+        .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     let router = portcullis_http::server::with_common_layers(router, metrics);
     Ok(App {
         listener,

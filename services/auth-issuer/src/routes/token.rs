@@ -4,7 +4,7 @@ use crate::form::{Form, FormError};
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -16,8 +16,8 @@ use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::usecase::tokens::{ClientAuth, GrantError, IssuedTokens};
+use portcullis_http::client_ip::ClientIp;
 use serde::Serialize;
-use std::net::SocketAddr;
 
 /// Largest token or revocation request body accepted.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -308,13 +308,11 @@ async fn grant(
 /// `POST /oauth2/token`.
 pub async fn token(
     State(state): State<IssuerState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let origin = Origin {
-        ip: peer.ip().to_string(),
-    };
+    let origin = Origin { ip: ip.to_string() };
     let result = match read_form(&headers, body) {
         Ok(form) => grant(&state, &origin, &headers, &form).await,
         Err(error) => Err(error),
@@ -342,13 +340,11 @@ pub async fn token(
 /// which simply expire) get 200 too, as RFC 7009 §2.2 requires.
 pub async fn revoke(
     State(state): State<IssuerState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let origin = Origin {
-        ip: peer.ip().to_string(),
-    };
+    let origin = Origin { ip: ip.to_string() };
     let result = async {
         let form = read_form(&headers, body)?;
         state

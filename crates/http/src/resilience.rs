@@ -1,0 +1,143 @@
+//! Decorators that put a circuit breaker and latency metrics around a shared dependency's port
+//! (the Redis limiter and cache), so every adapter degrades and is measured the same way.
+
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use portcullis_domain::breaker::{BreakerState, CircuitBreaker};
+use portcullis_domain::cache::{Cache, CacheError, CacheKey};
+use portcullis_domain::ratelimit::{
+    RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy, RateLimiter,
+};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A breaker plus the metrics of one dependency.
+#[derive(Clone)]
+pub struct Guard {
+    name: &'static str,
+    breaker: Arc<CircuitBreaker>,
+    metrics: Arc<Metrics>,
+}
+
+impl Guard {
+    /// Opens after `threshold` consecutive failures for `cool_down`; `name` labels the metrics
+    /// (`portcullis_circuit_breaker_state{dependency}`, `portcullis_redis_call_duration_seconds`).
+    pub fn new(
+        name: &'static str,
+        threshold: u32,
+        cool_down: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let guard = Self {
+            name,
+            breaker: Arc::new(CircuitBreaker::new(threshold, cool_down)),
+            metrics,
+        };
+        guard.publish_state();
+        guard
+    }
+
+    /// The breaker's state, for readiness detail.
+    pub fn state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    fn publish_state(&self) {
+        self.metrics
+            .breaker_state
+            .with_label_values(&[self.name])
+            .set(self.breaker.state().as_gauge());
+    }
+
+    /// Runs `call` unless the breaker is open; records its latency and outcome.
+    async fn call<T, E>(
+        &self,
+        op: &'static str,
+        open_error: E,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        if !self.breaker.allow() {
+            self.publish_state();
+            return Err(open_error);
+        }
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .redis_duration
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => self.breaker.record_success(),
+            Err(_) => self.breaker.record_failure(),
+        }
+        self.publish_state();
+        result
+    }
+}
+
+/// A [`RateLimiter`] behind a [`Guard`].
+pub struct GuardedLimiter {
+    inner: Arc<dyn RateLimiter>,
+    guard: Guard,
+}
+
+impl GuardedLimiter {
+    /// Guards `inner`.
+    pub fn new(inner: Arc<dyn RateLimiter>, guard: Guard) -> Self {
+        Self { inner, guard }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for GuardedLimiter {
+    async fn check(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+    ) -> Result<RateLimitDecision, RateLimitError> {
+        let open = RateLimitError("circuit open: the limiter's backend is failing".into());
+        self.guard
+            .call("ratelimit", open, self.inner.check(key, policy, cost))
+            .await
+    }
+}
+
+/// A [`Cache`] behind a [`Guard`].
+pub struct GuardedCache {
+    inner: Arc<dyn Cache>,
+    guard: Guard,
+}
+
+impl GuardedCache {
+    /// Guards `inner`.
+    pub fn new(inner: Arc<dyn Cache>, guard: Guard) -> Self {
+        Self { inner, guard }
+    }
+}
+
+fn open_cache() -> CacheError {
+    CacheError("circuit open: the cache backend is failing".into())
+}
+
+#[async_trait]
+impl Cache for GuardedCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
+        self.guard
+            .call("cache_get", open_cache(), self.inner.get(key))
+            .await
+    }
+
+    async fn set(&self, key: &CacheKey, value: Arc<[u8]>, ttl: Duration) -> Result<(), CacheError> {
+        self.guard
+            .call("cache_set", open_cache(), self.inner.set(key, value, ttl))
+            .await
+    }
+
+    async fn delete(&self, key: &CacheKey) -> Result<(), CacheError> {
+        self.guard
+            .call("cache_delete", open_cache(), self.inner.delete(key))
+            .await
+    }
+}
