@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
@@ -32,8 +33,11 @@ pub struct Stack {
     issuer_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// Adjusts a data API's configuration before it starts.
+pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Config) + Send + Sync>;
+
 /// Knobs the suites turn.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct StackOptions {
     /// Redis for the data API (shared limiter and cache).
     pub redis_url: Option<String>,
@@ -42,6 +46,8 @@ pub struct StackOptions {
     /// Re-read the issuer's keys every 100 ms, publish the JWKS with `max-age=1`, and let the
     /// data API refresh every second: key rotation in seconds instead of minutes.
     pub fast_key_rotation: bool,
+    /// Any other change to the data API's configuration.
+    pub data_api: Option<DataApiTweak>,
 }
 
 fn users_toml() -> String {
@@ -131,6 +137,9 @@ impl Stack {
         if let Some(limit) = &options.rate_limit {
             data.rate_limit =
                 portcullis_domain::ratelimit::RateLimitPolicy::parse(limit).expect("policy");
+        }
+        if let Some(tweak) = &options.data_api {
+            tweak(&mut data);
         }
         let app = data_api::build_with_listener(data, data_listener)
             .await
@@ -277,13 +286,31 @@ fn image_name_and_tag(image: &str) -> (String, String) {
 /// Starts Redis from `PORTCULLIS_REDIS_IMAGE` (default `redis:7`). Panics with the reason if
 /// Docker or the image is unavailable.
 pub async fn start_redis() -> RedisContainer {
+    start_redis_with(None).await
+}
+
+/// Like [`start_redis`], published on a fixed host port, so the address survives a container
+/// stop and start (fault tests restart Redis under the services' feet).
+pub async fn start_redis_on_fixed_port() -> RedisContainer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    start_redis_with(Some(port)).await
+}
+
+async fn start_redis_with(host_port: Option<u16>) -> RedisContainer {
+    use testcontainers::ImageExt;
     let image = std::env::var("PORTCULLIS_REDIS_IMAGE").unwrap_or_else(|_| "redis:7".to_string());
     let (name, tag) = image_name_and_tag(&image);
-    let container = GenericImage::new(name, tag)
+    let request = GenericImage::new(name, tag)
         .with_exposed_port(6379.tcp())
-        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
-        .start()
-        .await
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"));
+    let started = match host_port {
+        Some(port) => request.with_mapped_port(port, 6379.tcp()).start().await,
+        None => request.start().await,
+    };
+    let container = started
         .unwrap_or_else(|e| {
             panic!("cannot start Redis from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
         });
@@ -296,6 +323,89 @@ pub async fn start_redis() -> RedisContainer {
         container,
         url: format!("redis://{host}:{port}"),
     }
+}
+
+/// A three-master Redis Cluster of `redis-server` processes on 127.0.0.1, stopped on drop.
+pub struct RedisCluster {
+    processes: Vec<std::process::Child>,
+    /// `redis://127.0.0.1:PORT` of each master.
+    pub urls: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for process in &mut self.processes {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}
+
+/// Starts the cluster; panics with the reason if `redis-server` is not installed.
+pub async fn start_redis_cluster() -> RedisCluster {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut processes = Vec::new();
+    let mut addresses = Vec::new();
+    for node in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--cluster-enabled",
+                "yes",
+            ])
+            .args(["--cluster-config-file", &format!("nodes-{node}.conf")])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        processes.push(child);
+        addresses.push(format!("127.0.0.1:{port}"));
+    }
+    let cluster = RedisCluster {
+        processes,
+        urls: addresses.iter().map(|a| format!("redis://{a}")).collect(),
+        _dir: dir,
+    };
+    for address in &addresses {
+        let (host, port) = address.split_once(':').expect("host:port");
+        wait_for_command(&["-h", host, "-p", port, "ping"], "PONG").await;
+    }
+    let status = std::process::Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("redis-cli is installed");
+    assert!(status.success(), "redis-cli --cluster create failed");
+    let (host, port) = addresses[0].split_once(':').expect("host:port");
+    wait_for_command(
+        &["-h", host, "-p", port, "cluster", "info"],
+        "cluster_state:ok",
+    )
+    .await;
+    cluster
+}
+
+async fn wait_for_command(args: &[&str], expected: &str) {
+    for _ in 0..100 {
+        let output = std::process::Command::new("redis-cli").args(args).output();
+        if output.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(expected)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("redis-cli {args:?} never printed {expected}");
 }
 
 #[cfg(test)]

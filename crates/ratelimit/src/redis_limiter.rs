@@ -43,16 +43,17 @@ end
 return out
 "#;
 
-/// The Redis adapter of the rate-limit port.
+/// The Redis adapter of the rate-limit port, on a standalone server (`ConnectionManager`, the
+/// default) or a Redis Cluster (`redis::cluster_async::ClusterConnection`).
 #[derive(Clone)]
-pub struct RedisRateLimiter {
-    connection: ConnectionManager,
+pub struct RedisRateLimiter<C = ConnectionManager> {
+    connection: C,
     script: redis::Script,
     timeout: Duration,
     prefix: String,
 }
 
-impl std::fmt::Debug for RedisRateLimiter {
+impl<C> std::fmt::Debug for RedisRateLimiter<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisRateLimiter")
             .field("prefix", &self.prefix)
@@ -61,10 +62,10 @@ impl std::fmt::Debug for RedisRateLimiter {
     }
 }
 
-impl RedisRateLimiter {
+impl<C> RedisRateLimiter<C> {
     /// A limiter on an established connection; every call gives up after `timeout`. `prefix`
     /// namespaces the keys (e.g. per service).
-    pub fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub fn new(connection: C, prefix: &str, timeout: Duration) -> Self {
         Self {
             connection,
             script: redis::Script::new(SCRIPT),
@@ -84,7 +85,10 @@ fn window_keys(prefix: &str, key: &RateLimitKey, policy: &RateLimitPolicy) -> Ve
 }
 
 #[async_trait]
-impl RateLimiter for RedisRateLimiter {
+impl<C> RateLimiter for RedisRateLimiter<C>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
     async fn check(
         &self,
         key: &RateLimitKey,
