@@ -41,6 +41,8 @@ pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Config) + Send + Sync>;
 pub struct StackOptions {
     /// Redis for the data API (shared limiter and cache).
     pub redis_url: Option<String>,
+    /// Redis for the issuer (login limits, refresh tokens).
+    pub issuer_redis_url: Option<String>,
     /// The data API's rate limit, default `100/s,3000/min`.
     pub rate_limit: Option<String>,
     /// Re-read the issuer's keys every 100 ms, publish the JWKS with `max-age=1`, and let the
@@ -96,6 +98,7 @@ impl Stack {
         issuer.issuer_url = issuer_url.clone();
         issuer.keys_dir = Some(keys);
         issuer.users_file = Some(users);
+        issuer.redis_url = options.issuer_redis_url.clone();
         if options.fast_key_rotation {
             issuer.keys_reload_interval = Duration::from_millis(100);
             issuer.jwks_max_age = Duration::from_secs(1);

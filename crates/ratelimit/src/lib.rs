@@ -6,7 +6,7 @@ mod local;
 mod redis_limiter;
 
 pub use local::LocalRateLimiter;
-pub use redis_limiter::RedisRateLimiter;
+pub use redis_limiter::{RedisRateLimiter, LIMITER_SCRIPT};
 
 pub use redis::aio::ConnectionManager;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// with skewed clocks agree. Each window is a hash `{slot, cur, prev}` under a key that shares the
 /// limited key's hash tag, so a subject's windows live in one Redis Cluster slot. A rejected
 /// request writes nothing. Returns `[allowed, prev1, cur1, elapsed1, prev2, ...]`.
-const SCRIPT: &str = r#"
+pub const LIMITER_SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[1])
@@ -68,7 +68,7 @@ impl<C> RedisRateLimiter<C> {
     pub fn new(connection: C, prefix: &str, timeout: Duration) -> Self {
         Self {
             connection,
-            script: redis::Script::new(SCRIPT),
+            script: redis::Script::new(LIMITER_SCRIPT),
             timeout,
             prefix: prefix.to_owned(),
         }

@@ -30,7 +30,8 @@ pub struct Config {
     #[arg(long, env = "ISSUER_USERS_FILE")]
     pub users_file: Option<PathBuf>,
 
-    /// Redis URL for login limits shared by all replicas; unset = in-process limits.
+    /// Redis URL for login limits and refresh tokens shared by all replicas; unset = in process
+    /// (refresh tokens then die with the process: fine for one replica in development).
     #[arg(long, env = "ISSUER_REDIS_URL")]
     pub redis_url: Option<String>,
 
@@ -42,8 +43,9 @@ pub struct Config {
     #[arg(long, env = "ISSUER_REFRESH_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
 
-    /// Login attempts allowed per username.
-    #[arg(long, env = "ISSUER_LOGIN_RATE_LIMIT", default_value = "5/min,20/h", value_parser = parse_policy)]
+    /// Login attempts allowed per username. The windows escalate the cool-down: a burst waits
+    /// out a minute, persistent guessing an hour, then a day.
+    #[arg(long, env = "ISSUER_LOGIN_RATE_LIMIT", default_value = "5/min,20/h,50/d", value_parser = parse_policy)]
     pub login_rate_limit: RateLimitPolicy,
 
     /// Token-endpoint requests allowed per client IP.

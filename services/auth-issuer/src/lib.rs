@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use portcullis_domain::clock::SystemClock;
 use portcullis_domain::ratelimit::RateLimiter;
+use portcullis_domain::refresh::RefreshTokenStore;
 use portcullis_domain::usecase::tokens::{TokenPolicy, TokenService};
 use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
@@ -18,7 +19,9 @@ use portcullis_http::metrics::Metrics;
 use portcullis_http::resilience::{Guard, GuardedLimiter};
 use portcullis_jwt::{JwtSigner, KeyRing};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
-use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
+use portcullis_store::{
+    Argon2Verifier, FileDirectory, MemoryRefreshTokenStore, RedisRefreshTokenStore,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,7 +95,7 @@ impl Readiness for IssuerReadiness {
             DependencyState {
                 ok: true,
                 detail: if self.redis {
-                    "redis, with an in-process fallback".into()
+                    "redis (login limits with an in-process fallback; refresh tokens)".into()
                 } else {
                     "in-process".into()
                 },
@@ -161,29 +164,40 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     tracing::info!(users, clients, "users file loaded");
     let metrics = Arc::new(Metrics::new());
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
-    let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
-        Some(url) => Arc::new(GuardedLimiter::new(
-            Arc::new(RedisRateLimiter::new(
-                portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+    let (limiter, refresh_tokens): (Arc<dyn RateLimiter>, Arc<dyn RefreshTokenStore>) =
+        match &config.redis_url {
+            Some(url) => {
+                let connection = portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
                     .await
-                    .map_err(BuildError::Redis)?,
-                "portcullis:issuer:rl:",
-                config.redis_timeout,
-            )),
-            Guard::new(
-                "redis_login_limits",
-                5,
-                Duration::from_secs(2),
-                metrics.clone(),
+                    .map_err(BuildError::Redis)?;
+                let timeout = config.redis_timeout;
+                let limiter =
+                    RedisRateLimiter::new(connection.clone(), "portcullis:issuer:rl:", timeout);
+                let guard = Guard::new(
+                    "redis_login_limits",
+                    5,
+                    Duration::from_secs(2),
+                    metrics.clone(),
+                );
+                (
+                    Arc::new(GuardedLimiter::new(Arc::new(limiter), guard)),
+                    Arc::new(RedisRefreshTokenStore::new(
+                        connection,
+                        "portcullis:issuer:",
+                        timeout,
+                    )),
+                )
+            }
+            None => (
+                local_limiter.clone(),
+                Arc::new(MemoryRefreshTokenStore::default()),
             ),
-        )),
-        None => local_limiter.clone(),
-    };
+        };
     let passwords = Argon2Verifier::new(config.password_concurrency, Duration::from_secs(2))?;
     let tokens = TokenService::new(
         Arc::new(directory),
         Arc::new(passwords),
-        Arc::new(MemoryRefreshTokenStore::default()),
+        refresh_tokens,
         Arc::new(JwtSigner::new(ring.clone())),
         Arc::new(SystemClock),
         TokenPolicy {

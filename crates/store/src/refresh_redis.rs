@@ -1,0 +1,207 @@
+//! The Redis refresh-token store: shared by every issuer replica, rotation atomic in one script.
+//!
+//! Layout (all keys share the hash tag `{rt}`, so the scripts may touch several of them on a
+//! Redis Cluster; the price is that refresh tokens live in one slot):
+//! - `PREFIX{rt}:t:<hash>`: hash `family subject client_id scope audience expires_at rotated`,
+//!   expiring with the token;
+//! - `PREFIX{rt}:f:<family>`: hash `revoked`, expiring with the family's newest token.
+
+use async_trait::async_trait;
+use portcullis_domain::clock::unix_seconds;
+use portcullis_domain::identity::{ClientId, Subject};
+use portcullis_domain::refresh::{
+    FamilyId, RefreshGrant, RefreshStoreError, RefreshTokenHash, RefreshTokenStore, RotateError,
+};
+use portcullis_domain::scope::ScopeSet;
+use redis::aio::ConnectionManager;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Stores a token and extends its family's lifetime.
+const ISSUE: &str = r#"
+redis.call('HSET', KEYS[1], 'family', ARGV[1], 'subject', ARGV[2], 'client_id', ARGV[3],
+  'scope', ARGV[4], 'audience', ARGV[5], 'expires_at', ARGV[6], 'rotated', '0')
+redis.call('EXPIREAT', KEYS[1], ARGV[6])
+redis.call('HSETNX', KEYS[2], 'revoked', '0')
+local ttl = redis.call('TTL', KEYS[2])
+if ttl < 0 or tonumber(ARGV[6]) - tonumber(ARGV[7]) > ttl then
+  redis.call('EXPIREAT', KEYS[2], ARGV[6])
+end
+return 1
+"#;
+
+/// Rotates `KEYS[1]` into `KEYS[2]`. ARGV: client_id, next expiry, now, family key prefix.
+/// Returns `{status, family, subject, client_id, scope, audience}`.
+const ROTATE: &str = r#"
+local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
+  'expires_at', 'rotated')
+if not r[1] then return {'invalid'} end
+local family = ARGV[4] .. r[1]
+if r[3] ~= ARGV[1] then return {'invalid'} end
+if redis.call('HGET', family, 'revoked') == '1' then return {'invalid'} end
+if r[7] == '1' then
+  redis.call('HSET', family, 'revoked', '1')
+  return {'reused', r[1], r[2]}
+end
+if tonumber(r[6]) <= tonumber(ARGV[3]) then return {'invalid'} end
+redis.call('HSET', KEYS[1], 'rotated', '1')
+redis.call('HSET', KEYS[2], 'family', r[1], 'subject', r[2], 'client_id', r[3], 'scope', r[4],
+  'audience', r[5], 'expires_at', ARGV[2], 'rotated', '0')
+redis.call('EXPIREAT', KEYS[2], ARGV[2])
+if tonumber(ARGV[2]) - tonumber(ARGV[3]) > redis.call('TTL', family) then
+  redis.call('EXPIREAT', family, ARGV[2])
+end
+return {'ok', r[1], r[2], r[3], r[4], r[5]}
+"#;
+
+/// Revokes the family of `KEYS[1]`; ARGV: family key prefix. Returns 1 if the token was known.
+const REVOKE: &str = r#"
+local family = redis.call('HGET', KEYS[1], 'family')
+if not family then return 0 end
+redis.call('HSET', ARGV[1] .. family, 'revoked', '1')
+return 1
+"#;
+
+/// The Redis adapter of the refresh-token port.
+#[derive(Clone)]
+pub struct RedisRefreshTokenStore {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    issue: redis::Script,
+    rotate: redis::Script,
+    revoke: redis::Script,
+}
+
+impl std::fmt::Debug for RedisRefreshTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisRefreshTokenStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl RedisRefreshTokenStore {
+    /// A store on an established connection; every call gives up after `timeout`.
+    pub fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+        Self {
+            connection,
+            prefix: prefix.to_owned(),
+            timeout,
+            issue: redis::Script::new(ISSUE),
+            rotate: redis::Script::new(ROTATE),
+            revoke: redis::Script::new(REVOKE),
+        }
+    }
+
+    fn token_key(&self, token: &RefreshTokenHash) -> String {
+        format!("{}{{rt}}:t:{}", self.prefix, token.to_hex())
+    }
+
+    fn family_prefix(&self) -> String {
+        format!("{}{{rt}}:f:", self.prefix)
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, String> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+            .await
+            .map_err(|_| "redis call timed out".to_string())?
+            .map_err(unavailable)
+    }
+}
+
+fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, String> {
+    let [family, subject, client_id, scope, audience] = parts else {
+        return Err("malformed refresh token record".into());
+    };
+    Ok(RefreshGrant {
+        family: FamilyId(family.clone()),
+        subject: Subject::new(subject.as_str()).map_err(unavailable)?,
+        client_id: ClientId::new(client_id.as_str()).map_err(unavailable)?,
+        scope: ScopeSet::parse(scope).map_err(unavailable)?,
+        audience: serde_json::from_str(audience).map_err(unavailable)?,
+        expires_at,
+    })
+}
+
+#[async_trait]
+impl RefreshTokenStore for RedisRefreshTokenStore {
+    async fn issue(
+        &self,
+        token: RefreshTokenHash,
+        grant: RefreshGrant,
+    ) -> Result<(), RefreshStoreError> {
+        let audience =
+            serde_json::to_string(&grant.audience).map_err(|e| RefreshStoreError(e.to_string()))?;
+        let mut invocation = self.issue.prepare_invoke();
+        invocation
+            .key(self.token_key(&token))
+            .key(format!("{}{}", self.family_prefix(), grant.family.0))
+            .arg(&grant.family.0)
+            .arg(grant.subject.as_str())
+            .arg(grant.client_id.as_str())
+            .arg(grant.scope.to_string())
+            .arg(audience)
+            .arg(unix_seconds(grant.expires_at))
+            .arg(unix_seconds(SystemTime::now()));
+        self.run::<i64>(invocation)
+            .await
+            .map(|_| ())
+            .map_err(RefreshStoreError)
+    }
+
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        client_id: &ClientId,
+        next: RefreshTokenHash,
+        next_expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<RefreshGrant, RotateError> {
+        let mut invocation = self.rotate.prepare_invoke();
+        invocation
+            .key(self.token_key(presented))
+            .key(self.token_key(&next))
+            .arg(client_id.as_str())
+            .arg(unix_seconds(next_expires_at))
+            .arg(unix_seconds(now))
+            .arg(self.family_prefix());
+        let reply: Vec<String> = self
+            .run(invocation)
+            .await
+            .map_err(RotateError::Unavailable)?;
+        match reply.split_first() {
+            Some((status, rest)) if status == "ok" => {
+                let expires_at = UNIX_EPOCH + Duration::from_secs(unix_seconds(next_expires_at));
+                parse_grant(rest, expires_at).map_err(RotateError::Unavailable)
+            }
+            Some((status, [family, subject])) if status == "reused" => Err(RotateError::Reused {
+                family: FamilyId(family.clone()),
+                subject: Subject::new(subject.as_str())
+                    .map_err(|e| RotateError::Unavailable(e.to_string()))?,
+            }),
+            Some((status, _)) if status == "invalid" => Err(RotateError::Invalid),
+            _ => Err(RotateError::Unavailable(
+                "unexpected reply from the rotate script".into(),
+            )),
+        }
+    }
+
+    async fn revoke(&self, token: &RefreshTokenHash) -> Result<bool, RefreshStoreError> {
+        let mut invocation = self.revoke.prepare_invoke();
+        invocation
+            .key(self.token_key(token))
+            .arg(self.family_prefix());
+        self.run::<i64>(invocation)
+            .await
+            .map(|n| n == 1)
+            .map_err(RefreshStoreError)
+    }
+}

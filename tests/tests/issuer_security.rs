@@ -1,0 +1,232 @@
+//! The issuer as an attacker meets it: brute-force limits, audit events (captured from the log
+//! and asserted field by field, never containing a secret), and refresh tokens on real Redis.
+
+use portcullis_tests::{start_redis, Stack, StackOptions, CLI_CLIENT, PASSWORD};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Audit events written by any service in this test process, one JSON object per line.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn audit_log() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter("portcullis::audit=info")
+            .with_writer(move || writer.clone())
+            .init();
+        captured
+    })
+}
+
+fn events() -> Vec<Value> {
+    let bytes = audit_log().0.lock().unwrap().clone();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_events_record_who_and_why_but_never_a_secret() {
+    audit_log();
+    let stack = Stack::start().await;
+    let (_, refresh) = stack.login("alice").await;
+    let wrong = stack.login_response("alice", "hunter2-wrong").await;
+    assert_eq!(wrong.status(), 400);
+    let token_url = format!("{}/oauth2/token", stack.issuer);
+    let refresh_form = |token: &str| {
+        stack
+            .http
+            .post(&token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", CLI_CLIENT),
+                ("refresh_token", token),
+            ])
+            .send()
+    };
+    assert_eq!(refresh_form(&refresh).await.unwrap().status(), 200);
+    assert_eq!(refresh_form(&refresh).await.unwrap().status(), 400, "reuse");
+    let revoke = stack
+        .http
+        .post(format!("{}/oauth2/revoke", stack.issuer))
+        .form(&[("client_id", CLI_CLIENT), ("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 200);
+
+    let events = events();
+    let find = |event: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} event in {events:?}"))
+            .clone()
+    };
+    let issued = find("token_issued");
+    assert_eq!(issued["username"], "alice");
+    assert_eq!(issued["client_id"], CLI_CLIENT);
+    assert_eq!(issued["client_ip"], "127.0.0.1");
+    let denied = find("token_denied");
+    assert_eq!(denied["username"], "alice");
+    assert_eq!(denied["reason"], "invalid_grant");
+    let reuse = find("refresh_reuse_detected");
+    assert_eq!(reuse["username"], "alice");
+    find("token_revoked");
+    find("key_ring_loaded");
+    for event in &events {
+        assert!(
+            event.get("timestamp").is_some(),
+            "every event has a time: {event}"
+        );
+        let text = event.to_string();
+        for secret in [PASSWORD, "hunter2-wrong", refresh.as_str()] {
+            assert!(
+                !text.contains(secret),
+                "a secret reached the audit log: {text}"
+            );
+        }
+    }
+    let counted = stack
+        .metric(
+            &stack.issuer,
+            r#"portcullis_audit_events_total{event="refresh_reuse_detected"}"#,
+        )
+        .await;
+    assert_eq!(counted, 1);
+}
+
+#[tokio::test]
+async fn password_guessing_is_throttled_per_username_even_with_the_right_password() {
+    let stack = Stack::start().await;
+    for i in 0..5 {
+        let response = stack.login_response("bob", &format!("guess {i}")).await;
+        assert_eq!(response.status(), 400, "attempt {i} is judged");
+    }
+    let throttled = stack.login_response("bob", PASSWORD).await;
+    assert_eq!(
+        throttled.status(),
+        429,
+        "the sixth attempt in a minute waits, right password or not"
+    );
+    let retry: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The five attempts still weigh on the sliding window after the minute slot ends.
+    assert!((1..=120).contains(&retry), "{retry}");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let other = stack.login_response("alice", PASSWORD).await;
+    assert_eq!(other.status(), 200, "another username is not affected");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_limited_per_client_ip() {
+    let stack = Stack::start().await;
+    let mut statuses = Vec::new();
+    for _ in 0..62 {
+        let response = stack
+            .http
+            .post(format!("{}/oauth2/token", stack.issuer))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "nobody"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(
+        &statuses[60..],
+        [429, 429],
+        "the 61st request from one IP in a minute waits"
+    );
+}
+
+#[tokio::test]
+async fn unknown_users_get_the_same_answer_as_wrong_passwords() {
+    let stack = Stack::start().await;
+    let unknown = stack.login_response("mallory", "whatever").await;
+    let wrong = stack.login_response("alice", "whatever").await;
+    assert_eq!(unknown.status(), wrong.status());
+    let (unknown, wrong): (Value, Value) =
+        (unknown.json().await.unwrap(), wrong.json().await.unwrap());
+    assert_eq!(unknown, wrong, "constant-shape answers");
+}
+
+#[tokio::test]
+async fn refresh_tokens_on_redis_rotate_and_a_concurrent_race_has_one_winner() {
+    let redis = start_redis().await;
+    let connection = portcullis_ratelimit::connect_redis(&redis.url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let store =
+        portcullis_store::RedisRefreshTokenStore::new(connection, "test:", Duration::from_secs(2));
+    portcullis_domain::testkit::refresh_store::run(Arc::new(store)).await;
+
+    // The issuer on Redis: two logins race to refresh with the same token.
+    let stack = Stack::start_with(StackOptions {
+        issuer_redis_url: Some(redis.url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let (_, refresh) = stack.login("alice").await;
+    let attempts = (0..8).map(|_| {
+        let (http, url, token) = (
+            stack.http.clone(),
+            format!("{}/oauth2/token", stack.issuer),
+            refresh.clone(),
+        );
+        tokio::spawn(async move {
+            http.post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", CLI_CLIENT),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        7,
+        "{statuses:?}"
+    );
+}
