@@ -3,6 +3,7 @@
 use crate::identity::{ClientId, Subject};
 use crate::scope::ScopeSet;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// The claims of an RFC 9068 access token, as the issuer decides them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,8 +128,9 @@ impl TokenRejection {
 /// Verifies bearer tokens on a resource server.
 #[async_trait]
 pub trait TokenVerifier: Send + Sync {
-    /// The verified claims, or why the token must be refused.
-    async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection>;
+    /// The verified claims, or why the token must be refused. Shared (`Arc`) because a verifier
+    /// may hand the same verification to every request that presents the token.
+    async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenRejection>;
 
     /// Whether the verifier can currently verify anything (a key set is loaded); for `/readyz`.
     fn is_ready(&self) -> bool;

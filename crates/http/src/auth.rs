@@ -79,7 +79,7 @@ fn unauthorized(rejection: TokenRejection) -> Problem {
 
 /// The authenticated caller, for handlers behind [`require_bearer`].
 #[derive(Debug, Clone)]
-pub struct Caller(pub VerifiedToken);
+pub struct Caller(pub Arc<VerifiedToken>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
@@ -87,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<VerifiedToken>()
+            .get::<Arc<VerifiedToken>>()
             .cloned()
             .map(Caller)
             .ok_or_else(|| unauthorized(TokenRejection::Missing))

@@ -189,7 +189,7 @@ fn decision_headers(headers: &mut HeaderMap, rule: &Rule, decision: &RateLimitDe
 fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
     let subject = request
         .extensions()
-        .get::<VerifiedToken>()
+        .get::<Arc<VerifiedToken>>()
         .filter(|_| source == KeySource::Subject);
     if let Some(token) = subject {
         return RateLimitKey::new(prefix, token.subject.as_str());

@@ -263,7 +263,7 @@ impl JwksVerifier {
     async fn verify_uncached(
         &self,
         token: &str,
-    ) -> Result<(VerifiedToken, Arc<str>), TokenRejection> {
+    ) -> Result<(Arc<VerifiedToken>, Arc<str>), TokenRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenRejection::AlgorithmNotAllowed);
@@ -291,20 +291,20 @@ impl JwksVerifier {
         if claims.jti.is_empty() {
             return Err(TokenRejection::InvalidClaims);
         }
-        let verified = VerifiedToken {
+        let verified = Arc::new(VerifiedToken {
             subject: Subject::new(claims.sub).map_err(invalid)?,
             client_id: ClientId::new(claims.client_id).map_err(invalid)?,
             scope: ScopeSet::parse(&claims.scope).map_err(invalid)?,
             expires_at: claims.exp,
             token_id: claims.jti,
-        };
+        });
         Ok((verified, kid))
     }
 }
 
 #[async_trait]
 impl TokenVerifier for JwksVerifier {
-    async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRejection> {
+    async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenRejection> {
         let config = &self.inner.config;
         if token.len() > config.max_token_bytes {
             return Err(TokenRejection::TooLarge);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A cached verification.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
-    pub token: VerifiedToken,
+    pub token: Arc<VerifiedToken>,
     pub kid: Arc<str>,
 }
 
