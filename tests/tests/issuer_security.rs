@@ -230,3 +230,46 @@ async fn refresh_tokens_on_redis_rotate_and_a_concurrent_race_has_one_winner() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
+    let stack = Stack::start().await;
+    let (access, refresh) = stack.login("alice").await;
+    let url = format!("{}/oauth2/introspect", stack.issuer);
+    let ask = |token: String| {
+        stack
+            .http
+            .post(&url)
+            .basic_auth("reporting-job", Some(PASSWORD))
+            .form(&[("token", token)])
+            .send()
+    };
+    let active = ask(access.clone()).await.unwrap();
+    assert_eq!(active.status(), 200);
+    assert_eq!(active.headers()["cache-control"], "no-store");
+    let body: Value = active.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["sub"], "alice");
+    assert_eq!(body["client_id"], CLI_CLIENT);
+    assert_eq!(body["scope"], "items:read items:write");
+    for inactive in [refresh, "garbage".to_string(), format!("{access}x")] {
+        let body: Value = ask(inactive).await.unwrap().json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"active": false}));
+    }
+    let public = stack
+        .http
+        .post(&url)
+        .form(&[("client_id", CLI_CLIENT), ("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 401, "public clients may not introspect");
+    let anonymous = stack
+        .http
+        .post(&url)
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -143,6 +143,18 @@ impl FileDirectory {
         Ok(directory)
     }
 
+    /// Every audience some client's tokens carry: what the issuer accepts when introspecting.
+    pub fn audiences(&self) -> Vec<String> {
+        let mut audiences: Vec<String> = self
+            .clients
+            .values()
+            .flat_map(|c| c.audience.iter().cloned())
+            .collect();
+        audiences.sort();
+        audiences.dedup();
+        audiences
+    }
+
     /// How many users and clients were loaded, for the start-up log.
     pub fn counts(&self) -> (usize, usize) {
         (self.users.len(), self.clients.len())

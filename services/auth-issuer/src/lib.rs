@@ -48,6 +48,9 @@ pub enum BuildError {
     /// The password hasher could not start.
     #[error("password hashing: {0}")]
     Password(#[from] portcullis_domain::directory::PasswordError),
+    /// The verifier behind token introspection could not be created.
+    #[error("introspection: {0}")]
+    Introspection(#[from] portcullis_jwt::FetchError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -68,6 +71,7 @@ pub(crate) struct IssuerState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub discovery: Arc<serde_json::Value>,
+    pub introspector: Arc<routes::introspect::Introspector>,
 }
 
 struct IssuerReadiness {
@@ -161,6 +165,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let ring = Arc::new(KeyRing::load(keys_dir)?);
     let directory = FileDirectory::load(&users_file)?;
     let (users, clients) = directory.counts();
+    let audiences = directory.audiences();
     tracing::info!(users, clients, "users file loaded");
     let metrics = Arc::new(Metrics::new());
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
@@ -212,7 +217,10 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         redis: config.redis_url.is_some(),
     });
     let trusted_proxies = Arc::new(config.trusted_proxies.clone());
+    let introspector =
+        routes::introspect::Introspector::new(ring.clone(), &config.issuer_url, audiences)?;
     let state = IssuerState {
+        introspector: Arc::new(introspector),
         discovery: Arc::new(routes::wellknown::discovery_document(&config.issuer_url)),
         tokens: Arc::new(tokens),
         ring,
@@ -224,6 +232,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let router = Router::new()
         .route("/oauth2/token", post(routes::token::token))
         .route("/oauth2/revoke", post(routes::token::revoke))
+        .route("/oauth2/introspect", post(routes::introspect::introspect))
         .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
         .route(
             "/.well-known/openid-configuration",

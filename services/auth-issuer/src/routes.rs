@@ -1,4 +1,5 @@
 //! The issuer's HTTP handlers.
 
+pub mod introspect;
 pub mod token;
 pub mod wellknown;

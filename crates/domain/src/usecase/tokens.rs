@@ -224,6 +224,19 @@ impl TokenService {
         Ok(())
     }
 
+    /// Authenticates a confidential client (one with a secret), for endpoints such as token
+    /// introspection that public clients may not use.
+    pub async fn authenticate_confidential(
+        &self,
+        auth: &ClientAuth,
+    ) -> Result<ClientId, GrantError> {
+        let client = self.authenticate_any(auth).await?;
+        match client.secret_hash {
+            Some(_) => Ok(client.client_id),
+            None => Err(GrantError::InvalidClient),
+        }
+    }
+
     async fn authenticate(
         &self,
         auth: &ClientAuth,

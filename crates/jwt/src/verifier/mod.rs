@@ -31,8 +31,8 @@ use token_cache::TokenCache;
 pub struct VerifierConfig {
     /// The issuer identifier; `iss` must equal it exactly, and discovery is fetched from it.
     pub issuer: String,
-    /// The audience `aud` must contain.
-    pub audience: String,
+    /// Accepted audiences: `aud` must contain at least one of them.
+    pub audiences: Vec<String>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`; capped at 60 s.
     pub leeway: Duration,
     /// Tokens longer than this are refused before any decoding.
@@ -56,7 +56,7 @@ impl VerifierConfig {
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
-            audience: audience.into(),
+            audiences: vec![audience.into()],
             leeway: Duration::from_secs(30),
             max_token_bytes: 8 * 1024,
             refresh_interval: Duration::from_secs(300),
@@ -113,7 +113,7 @@ impl JwksVerifier {
         validation.leeway = config.leeway.as_secs();
         validation.validate_nbf = true;
         validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
+        validation.set_audience(&config.audiences);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -143,8 +143,14 @@ impl JwksVerifier {
     /// tests of the validation rules alone.
     pub fn with_static_keys(config: VerifierConfig, keys: &JwkSet) -> Result<Self, FetchError> {
         let verifier = Self::new(config)?;
-        verifier.store(fetch::usable_keys(keys), None);
+        verifier.set_keys(keys);
         Ok(verifier)
+    }
+
+    /// Replaces the key set with `keys`, as if fetched now. For a verifier that gets its keys from
+    /// somewhere other than the network (the issuer verifying its own tokens).
+    pub fn set_keys(&self, keys: &JwkSet) {
+        self.store(fetch::usable_keys(keys), None);
     }
 
     /// Loads the key set in the background: retries with a growing pause (1 s to 30 s) until

@@ -38,7 +38,10 @@ struct Origin {
 }
 
 /// Reads the body as a strict form, refusing other media types.
-fn read_form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Form, OAuthError> {
+pub(crate) fn read_form(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Form, OAuthError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             OAuthError::too_large()
@@ -69,7 +72,10 @@ fn read_form(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
 /// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the
 /// `client_id` / `client_secret` parameters, never both. Returns whether Basic was used, so a
 /// failure can carry the matching challenge.
-fn client_auth(headers: &HeaderMap, form: &Form) -> Result<(ClientAuth, bool), OAuthError> {
+pub(crate) fn client_auth(
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(ClientAuth, bool), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .map(|value| {
@@ -129,7 +135,7 @@ fn client_auth(headers: &HeaderMap, form: &Form) -> Result<(ClientAuth, bool), O
     }
 }
 
-fn required<'a>(
+pub(crate) fn required<'a>(
     form: &'a Form,
     name: &'static str,
     message: &'static str,
@@ -158,6 +164,15 @@ impl IssuerState {
             .retry_after
             .map_or(1, |d| d.as_secs_f64().ceil() as u64);
         Err(OAuthError::too_many_attempts(retry))
+    }
+
+    /// Charges one token-endpoint request to the client address.
+    pub(crate) async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
+        self.limit(
+            RateLimitKey::new("token-ip", ip),
+            &self.config.ip_rate_limit,
+        )
+        .await
     }
 
     fn audit(
@@ -201,12 +216,7 @@ async fn grant(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<IssuedTokens, OAuthError> {
-    state
-        .limit(
-            RateLimitKey::new("token-ip", &origin.ip),
-            &state.config.ip_rate_limit,
-        )
-        .await?;
+    state.limit_ip(&origin.ip).await?;
     let (client, used_basic) = client_auth(headers, form)?;
     let scope = form
         .get("scope")
@@ -347,12 +357,7 @@ pub async fn revoke(
     let origin = Origin { ip: ip.to_string() };
     let result = async {
         let form = read_form(&headers, body)?;
-        state
-            .limit(
-                RateLimitKey::new("token-ip", &origin.ip),
-                &state.config.ip_rate_limit,
-            )
-            .await?;
+        state.limit_ip(&origin.ip).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
         let token = Secret::new(required(&form, "token", "token is required")?);
         state

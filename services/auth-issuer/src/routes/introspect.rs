@@ -1,0 +1,105 @@
+//! `POST /oauth2/introspect` (RFC 7662): confidential clients ask whether an access token is
+//! active. The issuer verifies its own tokens exactly as a resource server would, against the
+//! keys it currently publishes.
+
+use super::token::{client_auth, read_form, required};
+use crate::oauth_error::OAuthError;
+use crate::IssuerState;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue};
+use portcullis_domain::token::TokenVerifier;
+use portcullis_http::client_ip::ClientIp;
+use portcullis_jwt::{JwkSet, JwksVerifier, KeyRing};
+use std::sync::{Arc, Mutex};
+
+/// Verifies the issuer's own tokens, following key-ring changes.
+pub struct Introspector {
+    ring: Arc<KeyRing>,
+    verifier: JwksVerifier,
+    etag: Mutex<String>,
+}
+
+impl Introspector {
+    /// Verifies tokens of `issuer` for any of `audiences` against `ring`'s published keys.
+    pub fn new(
+        ring: Arc<KeyRing>,
+        issuer: &str,
+        audiences: Vec<String>,
+    ) -> Result<Self, portcullis_jwt::FetchError> {
+        let config = portcullis_jwt::VerifierConfig {
+            audiences,
+            token_cache_capacity: 10_000,
+            ..portcullis_jwt::VerifierConfig::new(issuer, "")
+        };
+        Ok(Self {
+            verifier: JwksVerifier::new(config)?,
+            ring,
+            etag: Mutex::new(String::new()),
+        })
+    }
+
+    /// Keeps the verifier's keys equal to the ring's published ones.
+    fn sync_keys(&self) {
+        let keys = self.ring.current();
+        let mut etag = self.etag.lock().unwrap_or_else(|e| e.into_inner());
+        if *etag != keys.jwks_etag() {
+            if let Ok(set) = serde_json::from_slice::<JwkSet>(&keys.jwks_json()) {
+                self.verifier.set_keys(&set);
+                *etag = keys.jwks_etag().to_string();
+            }
+        }
+    }
+
+    async fn introspect(&self, token: &str) -> serde_json::Value {
+        self.sync_keys();
+        match self.verifier.verify(token).await {
+            Ok(verified) => serde_json::json!({
+                "active": true,
+                "token_type": "Bearer",
+                "sub": verified.subject.as_str(),
+                "client_id": verified.client_id.as_str(),
+                "scope": verified.scope.to_string(),
+                "exp": verified.expires_at,
+                "jti": verified.token_id,
+            }),
+            // RFC 7662 §2.2: nothing about an inactive token is disclosed.
+            Err(_) => serde_json::json!({ "active": false }),
+        }
+    }
+}
+
+/// `POST /oauth2/introspect`.
+pub async fn introspect(
+    State(state): State<IssuerState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let form = read_form(&headers, body)?;
+        state.limit_ip(&ip.to_string()).await?;
+        let (client, used_basic) = client_auth(&headers, &form)?;
+        state
+            .tokens
+            .authenticate_confidential(&client)
+            .await
+            .map_err(|_| OAuthError::invalid_client(used_basic))?;
+        let token = required(&form, "token", "token is required")?;
+        Ok::<_, OAuthError>(state.introspector.introspect(token).await)
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            let mut response = Json(body).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
