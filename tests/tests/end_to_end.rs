@@ -718,5 +718,9 @@ async fn health_and_readiness() {
             .await
             .unwrap();
         assert_eq!(request_id.headers()["x-request-id"], "abc-123");
+        let headers = request_id.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert!(headers.get("server").is_none(), "no server banner");
     }
 }

@@ -4,20 +4,51 @@ use crate::metrics::{metrics_handler, track_requests, Metrics};
 use crate::problem;
 use axum::routing::get;
 use axum::Router;
+use http::header::{self, HeaderValue};
 use http::HeaderName;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// The request id header, accepted from callers and returned on every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Headers every response carries: these are JSON APIs, never documents to render or frame.
+fn security_headers(router: Router) -> Router {
+    [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ]
+    .into_iter()
+    .fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ))
+    })
+}
+
+/// A panic in a handler becomes a 500 problem (and a log line), never a dropped connection.
+fn panic_problem(_: Box<dyn std::any::Any + Send + 'static>) -> http::Response<axum::body::Body> {
+    tracing::error!("a request handler panicked");
+    axum::response::IntoResponse::into_response(problem::Problem::new(
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+    ))
+}
+
 /// Adds what every service has: `/healthz`, `/metrics`, problem answers for unknown routes and
-/// methods, request metrics, a span per request and request ids.
+/// methods, security headers, request metrics, a span per request and request ids.
 pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
-    router
+    let router = router
         .route("/healthz", get(crate::health::healthz))
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
         .fallback(problem::not_found)
@@ -38,6 +69,8 @@ pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
             )
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(panic_problem));
+    security_headers(router)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
