@@ -328,6 +328,47 @@ async fn start_redis_with(host_port: Option<u16>) -> RedisContainer {
     }
 }
 
+/// A PostgreSQL server in a container, removed when dropped.
+pub struct PostgresContainer {
+    /// Keeps the container alive.
+    pub container: ContainerAsync<GenericImage>,
+    /// `postgres://postgres:...@host:port/postgres`.
+    pub url: String,
+}
+
+/// Starts PostgreSQL from `PORTCULLIS_POSTGRES_IMAGE` (default `postgres:16`) and waits until it
+/// accepts a login. Panics with the reason if Docker or the image is unavailable.
+pub async fn start_postgres() -> PostgresContainer {
+    use testcontainers::ImageExt;
+    let image =
+        std::env::var("PORTCULLIS_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:16".to_string());
+    let (name, tag) = image_name_and_tag(&image);
+    let container = GenericImage::new(name, tag)
+        .with_exposed_port(5432.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+        .with_env_var("POSTGRES_PASSWORD", "portcullis-test")
+        .start()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot start PostgreSQL from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
+        });
+    let host = container.get_host().await.expect("container host");
+    let port = container
+        .get_host_port_ipv4(5432.tcp())
+        .await
+        .expect("postgres port");
+    let url = format!("postgres://postgres:portcullis-test@{host}:{port}/postgres");
+    // Some images announce readiness once for a temporary set-up server: retry the first login.
+    for _ in 0..100 {
+        let probe = portcullis_store::PgItemStore::connect(&url, 1, Duration::from_secs(2)).await;
+        if probe.is_ok() {
+            return PostgresContainer { container, url };
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("PostgreSQL in {image} never accepted a login");
+}
+
 /// A three-master Redis Cluster of `redis-server` processes on 127.0.0.1, stopped on drop.
 pub struct RedisCluster {
     processes: Vec<std::process::Child>,

@@ -63,13 +63,18 @@ pub struct Config {
     #[arg(long, env = "DATA_API_REPLICAS", default_value_t = 1)]
     pub replicas: u32,
 
-    /// Item store: `sqlite://PATH` (created if missing).
+    /// Item store: `sqlite://PATH` (created if missing; one replica) or `postgres://...`
+    /// (shared by replicas). Migrations run at start-up.
     #[arg(
         long,
         env = "DATA_API_DATABASE_URL",
         default_value = "sqlite://data-api.db"
     )]
     pub database_url: String,
+
+    /// Connections in the PostgreSQL pool of each replica.
+    #[arg(long, env = "DATA_API_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
 
     /// How long a read item stays cached.
     #[arg(long, env = "DATA_API_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]

@@ -23,7 +23,7 @@ use portcullis_http::ratelimit::{limit, KeySource, RateLimitSettings, RateLimitS
 use portcullis_http::resilience::{Guard, GuardedCache, GuardedLimiter};
 use portcullis_jwt::{JwksVerifier, VerifierConfig};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
-use portcullis_store::SqliteItemStore;
+use portcullis_store::{PgItemStore, SqliteItemStore};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -162,14 +162,20 @@ impl App {
     }
 }
 
-async fn open_store(url: &str) -> Result<Arc<dyn ItemStore>, BuildError> {
+async fn open_store(config: &Config) -> Result<Arc<dyn ItemStore>, BuildError> {
+    let url = &config.database_url;
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteItemStore::connect(url).await?));
     }
-    Err(BuildError::Config(format!(
-        "DATA_API_DATABASE_URL must be sqlite://PATH; {} is not supported yet",
-        url.split(':').next().unwrap_or("this scheme")
-    )))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store =
+            PgItemStore::connect(url, config.database_max_connections, Duration::from_secs(5))
+                .await?;
+        return Ok(Arc::new(store));
+    }
+    Err(BuildError::Config(
+        "DATA_API_DATABASE_URL must be sqlite://PATH or postgres://...".into(),
+    ))
 }
 
 /// Validates the configuration, opens the store, connects to Redis if configured, starts the
@@ -189,7 +195,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     config.validate().map_err(BuildError::Config)?;
     let metrics = Arc::new(Metrics::new());
     let store: Arc<dyn ItemStore> = Arc::new(CountingStore::new(
-        open_store(&config.database_url).await?,
+        open_store(&config).await?,
         metrics.store_queries.clone(),
     ));
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());

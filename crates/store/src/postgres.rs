@@ -1,0 +1,181 @@
+//! The PostgreSQL item store: shared by every data API replica. Every write is one statement,
+//! so its precondition is checked atomically with it, without explicit transactions or locks.
+
+use async_trait::async_trait;
+use portcullis_domain::identity::Subject;
+use portcullis_domain::item::{Item, ItemData, ItemId, Version};
+use portcullis_domain::store::{ItemStore, Precondition, StoreError};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::time::Duration;
+
+/// Items in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgItemStore {
+    pool: PgPool,
+}
+
+fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn to_version(value: i64) -> Version {
+    Version(u64::try_from(value).unwrap_or(0))
+}
+
+impl PgItemStore {
+    /// Connects to a `postgres://` URL (waiting at most `acquire_timeout` for a connection) and
+    /// applies pending migrations.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    fn item(owner: &Subject, id: &ItemId, data: ItemData, version: i64) -> Item {
+        Item {
+            owner: owner.clone(),
+            id: id.clone(),
+            data,
+            version: to_version(version),
+        }
+    }
+}
+
+const UPSERT: &str = "INSERT INTO items (owner, id, data, version) \
+     VALUES ($1, $2, $3, nextval('item_versions')) \
+     ON CONFLICT (owner, id) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version \
+     RETURNING version";
+const CREATE: &str = "INSERT INTO items (owner, id, data, version) \
+     VALUES ($1, $2, $3, nextval('item_versions')) ON CONFLICT (owner, id) DO NOTHING \
+     RETURNING version";
+const REPLACE: &str = "UPDATE items SET data = $3, version = nextval('item_versions') \
+     WHERE owner = $1 AND id = $2 RETURNING version";
+const REPLACE_VERSION: &str = "UPDATE items SET data = $3, version = nextval('item_versions') \
+     WHERE owner = $1 AND id = $2 AND version = $4 RETURNING version";
+
+#[async_trait]
+impl ItemStore for PgItemStore {
+    async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
+        let row = sqlx::query("SELECT data, version FROM items WHERE owner = $1 AND id = $2")
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(|row| {
+            Self::item(
+                owner,
+                id,
+                ItemData::from_validated(row.get::<String, _>(0)),
+                row.get(1),
+            )
+        }))
+    }
+
+    async fn put(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+        data: ItemData,
+        precondition: Precondition,
+    ) -> Result<Item, StoreError> {
+        let (sql, expected) = match precondition {
+            Precondition::None => (UPSERT, None),
+            Precondition::Absent => (CREATE, None),
+            Precondition::Exists => (REPLACE, None),
+            Precondition::Matches(Version(v)) => {
+                (REPLACE_VERSION, Some(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        };
+        let mut query = sqlx::query_scalar::<_, i64>(sql)
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .bind(data.as_str());
+        if let Some(expected) = expected {
+            query = query.bind(expected);
+        }
+        let version = query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or(StoreError::PreconditionFailed)?;
+        Ok(Self::item(owner, id, data, version))
+    }
+
+    async fn delete(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+        precondition: Precondition,
+    ) -> Result<bool, StoreError> {
+        let deleted = match precondition {
+            Precondition::Matches(Version(v)) => {
+                sqlx::query("DELETE FROM items WHERE owner = $1 AND id = $2 AND version = $3")
+                    .bind(owner.as_str())
+                    .bind(id.as_str())
+                    .bind(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            Precondition::Absent => {
+                // "Delete only if absent" deletes nothing; it only reports.
+                return match self.get(owner, id).await? {
+                    Some(_) => Err(StoreError::PreconditionFailed),
+                    None => Ok(false),
+                };
+            }
+            Precondition::None | Precondition::Exists => {
+                sqlx::query("DELETE FROM items WHERE owner = $1 AND id = $2")
+                    .bind(owner.as_str())
+                    .bind(id.as_str())
+            }
+        }
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected()
+            > 0;
+        match (deleted, precondition) {
+            (false, Precondition::Matches(_) | Precondition::Exists) => {
+                Err(StoreError::PreconditionFailed)
+            }
+            _ => Ok(deleted),
+        }
+    }
+
+    async fn list(
+        &self,
+        owner: &Subject,
+        after: Option<&ItemId>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, data, version FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(owner.as_str())
+        .bind(after.map_or("", ItemId::as_str))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let id = ItemId::new(row.get::<String, _>(0))
+                    .map_err(|e| StoreError::Unavailable(format!("corrupt row: {e}")))?;
+                let data = ItemData::from_validated(row.get::<String, _>(1));
+                Ok(Self::item(owner, &id, data, row.get(2)))
+            })
+            .collect()
+    }
+}
