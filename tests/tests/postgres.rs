@@ -27,6 +27,8 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
     let url = postgres.url.clone();
     let options = StackOptions {
         redis_url: Some(redis.url.clone()),
+        // The readers below hammer the API; limits are not under test here.
+        rate_limit: Some("1000000/s".into()),
         data_api: Some(Arc::new(move |config: &mut data_api::Config| {
             config.database_url = url.clone();
         })),
@@ -37,12 +39,25 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
         Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
     stack.wait_ready(&second).await;
     let (token, _) = stack.login("alice").await;
-    for round in 0..5 {
-        let (writer, reader) = if round % 2 == 0 {
-            (&stack.data_api, &second)
-        } else {
-            (&second, &stack.data_api)
-        };
+    let replicas = [stack.data_api.clone(), second.clone()];
+
+    // Readers hammer both replicas (filling the cache from the store all the time) while one
+    // writer alternates replicas: after every write returns, both replicas serve it.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|i| {
+            let (http, token, stop) = (stack.http.clone(), token.clone(), stop.clone());
+            let url = format!("{}/v1/items/shared", replicas[i % 2]);
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = http.get(&url).bearer_auth(&token).send().await;
+                }
+            })
+        })
+        .collect();
+    let mut stale = 0;
+    for round in 0..20 {
+        let writer = &replicas[round % 2];
         let written = stack
             .http
             .put(format!("{writer}/v1/items/shared"))
@@ -52,19 +67,46 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
             .await
             .unwrap();
         assert_eq!(written.status(), 200);
-        let read: serde_json::Value = stack
+        for reader in &replicas {
+            let read: serde_json::Value = stack
+                .http
+                .get(format!("{reader}/v1/items/shared"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if read["data"]["round"] != round {
+                stale += 1;
+            }
+        }
+    }
+    let deleted = stack
+        .http
+        .delete(format!("{}/v1/items/shared", replicas[0]))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for reader in &replicas {
+        let gone = stack
             .http
             .get(format!("{reader}/v1/items/shared"))
             .bearer_auth(&token)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        assert_eq!(
-            read["data"]["round"], round,
-            "the other replica reads the write at once"
-        );
+        assert_eq!(gone.status(), 404, "no replica serves a deleted item");
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert_eq!(
+        stale, 0,
+        "reads after a returned write never see the old value"
+    );
 }

@@ -2,17 +2,26 @@
 //! [`RedisCache`] (shared by every replica).
 
 use async_trait::async_trait;
+use moka::ops::compute::{CompResult, Op};
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// One cached value: its deadline, its version, and the bytes.
+#[derive(Clone)]
+struct Entry {
+    deadline: Instant,
+    version: u64,
+    value: Arc<[u8]>,
+}
+
 /// Bounded in-process cache. Each entry carries its own deadline, so per-entry TTLs (long for
 /// found items, short for "not found") share one moka cache bounded by total bytes.
 #[derive(Clone)]
 pub struct LocalCache {
-    entries: moka::future::Cache<CacheKey, (Instant, Arc<[u8]>)>,
+    entries: moka::future::Cache<CacheKey, Entry>,
 }
 
 impl std::fmt::Debug for LocalCache {
@@ -28,8 +37,8 @@ impl LocalCache {
     pub fn new(max_bytes: u64) -> Self {
         let entries = moka::future::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &CacheKey, (_, value): &(Instant, Arc<[u8]>)| {
-                (key.as_str().len() + value.len())
+            .weigher(|key: &CacheKey, entry: &Entry| {
+                (key.as_str().len() + entry.value.len())
                     .try_into()
                     .unwrap_or(u32::MAX)
             })
@@ -42,24 +51,24 @@ impl LocalCache {
 /// Tells moka to evict each entry at its own deadline.
 struct Deadline;
 
-impl moka::Expiry<CacheKey, (Instant, Arc<[u8]>)> for Deadline {
+impl moka::Expiry<CacheKey, Entry> for Deadline {
     fn expire_after_create(
         &self,
         _key: &CacheKey,
-        (deadline, _): &(Instant, Arc<[u8]>),
+        entry: &Entry,
         created_at: Instant,
     ) -> Option<Duration> {
-        Some(deadline.saturating_duration_since(created_at))
+        Some(entry.deadline.saturating_duration_since(created_at))
     }
 
     fn expire_after_update(
         &self,
         _key: &CacheKey,
-        (deadline, _): &(Instant, Arc<[u8]>),
+        entry: &Entry,
         updated_at: Instant,
         _current: Option<Duration>,
     ) -> Option<Duration> {
-        Some(deadline.saturating_duration_since(updated_at))
+        Some(entry.deadline.saturating_duration_since(updated_at))
     }
 }
 
@@ -71,30 +80,61 @@ impl Cache for LocalCache {
             .entries
             .get(key)
             .await
-            .filter(|(deadline, _)| Instant::now() < *deadline)
-            .map(|(_, value)| value))
+            .filter(|entry| Instant::now() < entry.deadline)
+            .map(|entry| entry.value))
     }
 
-    async fn set(&self, key: &CacheKey, value: Arc<[u8]>, ttl: Duration) -> Result<(), CacheError> {
-        self.entries
-            .insert(key.clone(), (Instant::now() + ttl, value))
+    async fn put(
+        &self,
+        key: &CacheKey,
+        version: u64,
+        value: Arc<[u8]>,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let now = Instant::now();
+        let entry = Entry {
+            deadline: now + ttl,
+            version,
+            value,
+        };
+        // moka runs compute calls on one key one at a time: compare and write are atomic.
+        let result = self
+            .entries
+            .entry(key.clone())
+            .and_compute_with(|current| {
+                let keep = current.is_some_and(|c| {
+                    let c = c.value();
+                    now < c.deadline && c.version >= version
+                });
+                std::future::ready(if keep { Op::Nop } else { Op::Put(entry) })
+            })
             .await;
-        Ok(())
-    }
-
-    async fn delete(&self, key: &CacheKey) -> Result<(), CacheError> {
-        self.entries.invalidate(key).await;
-        Ok(())
+        Ok(!matches!(
+            result,
+            CompResult::Unchanged(_) | CompResult::StillNone(_)
+        ))
     }
 }
 
-/// The Redis cache: plain `GET` / `SET PX` / `DEL`, every call bounded by a timeout so a slow
-/// Redis turns into a cache bypass, never a hanging request.
+/// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a version at least as new is
+/// there: one script, so the comparison and the write are atomic.
+const PUT: &str = r#"
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// The Redis cache: each entry a hash `{v: version, d: bytes}`; reads are one `HGET`, writes one
+/// script. Every call is bounded by a timeout so a slow Redis turns into a cache bypass, never a
+/// hanging request.
 #[derive(Clone)]
 pub struct RedisCache {
     connection: ConnectionManager,
     prefix: String,
     timeout: Duration,
+    put: redis::Script,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -113,6 +153,7 @@ impl RedisCache {
             connection,
             prefix: prefix.to_owned(),
             timeout,
+            put: redis::Script::new(PUT),
         }
     }
 
@@ -135,20 +176,29 @@ impl RedisCache {
 impl Cache for RedisCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
         let mut connection = self.connection.clone();
-        let value: Option<Vec<u8>> = self.bounded(connection.get(self.key(key))).await?;
+        let value: Option<Vec<u8>> = self.bounded(connection.hget(self.key(key), "d")).await?;
         Ok(value.map(Arc::from))
     }
 
-    async fn set(&self, key: &CacheKey, value: Arc<[u8]>, ttl: Duration) -> Result<(), CacheError> {
+    async fn put(
+        &self,
+        key: &CacheKey,
+        version: u64,
+        value: Arc<[u8]>,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
         let mut connection = self.connection.clone();
         let millis = ttl.as_millis().clamp(1, u64::MAX as u128) as u64;
-        self.bounded(connection.pset_ex::<_, _, ()>(self.key(key), &*value, millis))
-            .await
-    }
-
-    async fn delete(&self, key: &CacheKey) -> Result<(), CacheError> {
-        let mut connection = self.connection.clone();
-        self.bounded(connection.del::<_, ()>(self.key(key))).await
+        let mut invocation = self.put.prepare_invoke();
+        invocation
+            .key(self.key(key))
+            .arg(version)
+            .arg(&*value)
+            .arg(millis);
+        let stored: i64 = self
+            .bounded(invocation.invoke_async(&mut connection))
+            .await?;
+        Ok(stored == 1)
     }
 }
 

@@ -30,14 +30,22 @@ impl CacheKey {
 #[error("cache unavailable: {0}")]
 pub struct CacheError(pub String);
 
-/// A best-effort expiring byte cache. Values are shared (`Arc`) so an in-process adapter can
-/// serve hits without copying.
+/// A best-effort expiring byte cache whose writes are versioned: a write never replaces an entry
+/// of the same or a newer version. That is what keeps a slow reader from putting back a value a
+/// concurrent write has already replaced (see [`crate::usecase::items`]). Values are shared
+/// (`Arc`) so an in-process adapter can serve hits without copying.
 #[async_trait]
 pub trait Cache: Send + Sync {
     /// The value under `key`, if present and not expired.
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError>;
-    /// Stores `value` under `key` for at most `ttl`.
-    async fn set(&self, key: &CacheKey, value: Arc<[u8]>, ttl: Duration) -> Result<(), CacheError>;
-    /// Removes `key`, so the next read goes to the store.
-    async fn delete(&self, key: &CacheKey) -> Result<(), CacheError>;
+
+    /// Stores `value` as `version` for at most `ttl`, unless the entry present has a version
+    /// greater than or equal to `version`. `Ok(true)` if stored.
+    async fn put(
+        &self,
+        key: &CacheKey,
+        version: u64,
+        value: Arc<[u8]>,
+        ttl: Duration,
+    ) -> Result<bool, CacheError>;
 }

@@ -45,13 +45,14 @@ pub trait ItemStore: Send + Sync {
         precondition: Precondition,
     ) -> Result<Item, StoreError>;
 
-    /// Deletes the item if `precondition` holds; `Ok(false)` when there was nothing to delete.
+    /// Deletes the item if `precondition` holds, answering the version it had (so caches can
+    /// tell the deletion apart from older states); `Ok(None)` when there was nothing to delete.
     async fn delete(
         &self,
         owner: &Subject,
         id: &ItemId,
         precondition: Precondition,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Version>, StoreError>;
 
     /// Up to `limit` of the owner's items in id order, starting after `after`.
     async fn list(

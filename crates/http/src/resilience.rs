@@ -129,15 +129,19 @@ impl Cache for GuardedCache {
             .await
     }
 
-    async fn set(&self, key: &CacheKey, value: Arc<[u8]>, ttl: Duration) -> Result<(), CacheError> {
+    async fn put(
+        &self,
+        key: &CacheKey,
+        version: u64,
+        value: Arc<[u8]>,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
         self.guard
-            .call("cache_set", open_cache(), self.inner.set(key, value, ttl))
-            .await
-    }
-
-    async fn delete(&self, key: &CacheKey) -> Result<(), CacheError> {
-        self.guard
-            .call("cache_delete", open_cache(), self.inner.delete(key))
+            .call(
+                "cache_put",
+                open_cache(),
+                self.inner.put(key, version, value, ttl),
+            )
             .await
     }
 }

@@ -120,37 +120,38 @@ impl ItemStore for PgItemStore {
         owner: &Subject,
         id: &ItemId,
         precondition: Precondition,
-    ) -> Result<bool, StoreError> {
-        let deleted = match precondition {
-            Precondition::Matches(Version(v)) => {
-                sqlx::query("DELETE FROM items WHERE owner = $1 AND id = $2 AND version = $3")
-                    .bind(owner.as_str())
-                    .bind(id.as_str())
-                    .bind(i64::try_from(v).unwrap_or(i64::MAX))
-            }
+    ) -> Result<Option<Version>, StoreError> {
+        let deleted: Option<i64> = match precondition {
             Precondition::Absent => {
                 // "Delete only if absent" deletes nothing; it only reports.
                 return match self.get(owner, id).await? {
                     Some(_) => Err(StoreError::PreconditionFailed),
-                    None => Ok(false),
+                    None => Ok(None),
                 };
             }
-            Precondition::None | Precondition::Exists => {
-                sqlx::query("DELETE FROM items WHERE owner = $1 AND id = $2")
-                    .bind(owner.as_str())
-                    .bind(id.as_str())
-            }
-        }
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected()
-            > 0;
+            Precondition::Matches(Version(v)) => sqlx::query_scalar(
+                "DELETE FROM items WHERE owner = $1 AND id = $2 AND version = $3 RETURNING version",
+            )
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .bind(i64::try_from(v).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?,
+            Precondition::None | Precondition::Exists => sqlx::query_scalar(
+                "DELETE FROM items WHERE owner = $1 AND id = $2 RETURNING version",
+            )
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?,
+        };
         match (deleted, precondition) {
-            (false, Precondition::Matches(_) | Precondition::Exists) => {
+            (None, Precondition::Matches(_) | Precondition::Exists) => {
                 Err(StoreError::PreconditionFailed)
             }
-            _ => Ok(deleted),
+            (deleted, _) => Ok(deleted.map(to_version)),
         }
     }
 

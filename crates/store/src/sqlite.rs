@@ -146,7 +146,7 @@ impl ItemStore for SqliteItemStore {
         owner: &Subject,
         id: &ItemId,
         precondition: Precondition,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let current: Option<i64> =
@@ -165,7 +165,9 @@ impl ItemStore for SqliteItemStore {
             .map_err(unavailable)?
             .rows_affected();
         tx.commit().await.map_err(unavailable)?;
-        Ok(deleted > 0)
+        Ok(current
+            .filter(|_| deleted > 0)
+            .map(|v| Version(to_version(v))))
     }
 
     async fn list(

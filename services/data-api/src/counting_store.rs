@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use portcullis_domain::identity::Subject;
-use portcullis_domain::item::{Item, ItemData, ItemId};
+use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{ItemStore, Precondition, StoreError};
 use prometheus::IntCounterVec;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl ItemStore for CountingStore {
         owner: &Subject,
         id: &ItemId,
         precondition: Precondition,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Version>, StoreError> {
         self.count("delete");
         self.inner.delete(owner, id, precondition).await
     }

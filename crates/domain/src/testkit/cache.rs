@@ -14,17 +14,20 @@ fn key(owner: &str, id: &str) -> CacheKey {
     )
 }
 
+fn bytes(value: &[u8]) -> Arc<[u8]> {
+    Arc::from(value)
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
 /// Runs every rule against `cache`.
 pub async fn run(cache: Arc<dyn Cache>) {
     let owner = unique("owner");
     let k = key(&owner, "x");
     assert_eq!(cache.get(&k).await.expect("answers"), None, "starts empty");
 
-    let value: Arc<[u8]> = Arc::from(&b"\x00binary\xffvalue"[..]);
-    cache
-        .set(&k, value.clone(), Duration::from_secs(60))
-        .await
-        .expect("set");
+    let value = bytes(b"\x00binary\xffvalue");
+    assert!(cache.put(&k, 5, value.clone(), MINUTE).await.expect("put"));
     assert_eq!(
         cache.get(&k).await.expect("answers").as_deref(),
         Some(&*value)
@@ -37,41 +40,85 @@ pub async fn run(cache: Arc<dyn Cache>) {
         "owners never share entries"
     );
 
-    cache
-        .set(&k, Arc::from(&b"second"[..]), Duration::from_secs(60))
+    // Versions only move forward: an older or equal write is refused and changes nothing.
+    assert!(!cache
+        .put(&k, 4, bytes(b"older"), MINUTE)
         .await
-        .expect("set");
+        .expect("put"));
+    assert!(!cache.put(&k, 5, bytes(b"same"), MINUTE).await.expect("put"));
     assert_eq!(
         cache.get(&k).await.expect("answers").as_deref(),
-        Some(&b"second"[..])
+        Some(&*value)
+    );
+    assert!(cache
+        .put(&k, 6, bytes(b"newer"), MINUTE)
+        .await
+        .expect("put"));
+    assert_eq!(
+        cache.get(&k).await.expect("answers").as_deref(),
+        Some(&b"newer"[..])
     );
 
-    cache.delete(&k).await.expect("delete");
-    assert_eq!(cache.get(&k).await.expect("answers"), None, "deleted");
-    cache
-        .delete(&k)
+    // Version 0 (what a reader caches for "not found") never replaces anything.
+    let fresh = key(&owner, "fresh");
+    assert!(cache
+        .put(&fresh, 0, bytes(b"absent"), MINUTE)
         .await
-        .expect("deleting an absent key is fine");
+        .expect("put"));
+    assert!(!cache
+        .put(&fresh, 0, bytes(b"absent again"), MINUTE)
+        .await
+        .expect("put"));
+    assert!(cache
+        .put(&fresh, 1, bytes(b"created"), MINUTE)
+        .await
+        .expect("put"));
+    assert!(!cache
+        .put(&fresh, 0, bytes(b"absent"), MINUTE)
+        .await
+        .expect("put"));
 
+    // Concurrent writers of different versions: the newest wins, whatever the order.
+    let raced = key(&owner, "raced");
+    let writes = (1..=20u64).rev().map(|v| {
+        let (cache, raced) = (cache.clone(), raced.clone());
+        async move {
+            cache
+                .put(&raced, v, bytes(&v.to_be_bytes()), MINUTE)
+                .await
+                .expect("put")
+        }
+    });
+    futures::future::join_all(writes).await;
+    assert_eq!(
+        cache.get(&raced).await.expect("answers").as_deref(),
+        Some(&20u64.to_be_bytes()[..])
+    );
+
+    // Entries expire; an expired entry no longer blocks older versions.
     let short = key(&owner, "short");
-    cache
-        .set(&short, Arc::from(&b"v"[..]), Duration::from_millis(1100))
+    assert!(cache
+        .put(&short, 9, bytes(b"v"), Duration::from_millis(1100))
         .await
-        .expect("set");
+        .expect("put"));
     // Waits out the TTL (no timing assertion: only that expiry eventually happens).
     let mut expired = false;
     for _ in 0..40 {
-        tokio_free_sleep(Duration::from_millis(100)).await;
+        runtime_free_sleep(Duration::from_millis(100)).await;
         if cache.get(&short).await.expect("answers").is_none() {
             expired = true;
             break;
         }
     }
     assert!(expired, "an entry must expire after its ttl");
+    assert!(cache
+        .put(&short, 1, bytes(b"after expiry"), MINUTE)
+        .await
+        .expect("put"));
 }
 
 /// A runtime-agnostic sleep, so the domain crate need not depend on tokio.
-async fn tokio_free_sleep(duration: Duration) {
+async fn runtime_free_sleep(duration: Duration) {
     let (tx, rx) = futures::channel::oneshot::channel::<()>();
     std::thread::spawn(move || {
         std::thread::sleep(duration);

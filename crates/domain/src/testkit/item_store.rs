@@ -107,14 +107,21 @@ pub async fn run(store: Arc<dyn ItemStore>) {
         .delete(&alice, &x, Precondition::Matches(v1.version))
         .await;
     assert!(matches!(refused, Err(StoreError::PreconditionFailed)));
-    assert!(store
-        .delete(&alice, &x, Precondition::Matches(v2.version))
-        .await
-        .expect("delete"));
-    assert!(!store
-        .delete(&alice, &x, Precondition::None)
-        .await
-        .expect("delete again"));
+    assert_eq!(
+        store
+            .delete(&alice, &x, Precondition::Matches(v2.version))
+            .await
+            .expect("delete"),
+        Some(v2.version),
+        "a delete answers the version it removed"
+    );
+    assert_eq!(
+        store
+            .delete(&alice, &x, Precondition::None)
+            .await
+            .expect("delete again"),
+        None
+    );
     assert_eq!(store.get(&alice, &x).await.expect("get"), None);
     assert!(
         store.get(&bob, &x).await.expect("get").is_some(),

@@ -84,15 +84,13 @@ impl ItemService {
         let result = match self.cache.get(&key).await {
             Ok(Some(bytes)) => match decode_entry(&bytes) {
                 Some(entry) => {
-                    return Ok((
-                        entry.map(|(version, data)| Item {
-                            owner: owner.clone(),
-                            id: id.clone(),
-                            data,
-                            version,
-                        }),
-                        CacheResult::Hit,
-                    ))
+                    let item = entry.map(|(version, data)| Item {
+                        owner: owner.clone(),
+                        id: id.clone(),
+                        data,
+                        version,
+                    });
+                    return Ok((item, CacheResult::Hit));
                 }
                 None => {
                     tracing::warn!(key = key.as_str(), "undecodable cache entry; reloading");
@@ -107,19 +105,21 @@ impl ItemService {
         };
         let item = self.store.get(owner, id).await?;
         if result == CacheResult::Miss {
-            let ttl = if item.is_some() {
-                self.policy.ttl
-            } else {
-                self.policy.negative_ttl
+            // Filled under the version read, so if a write committed meanwhile (and cached its
+            // newer version) this older fill is refused instead of resurrecting the old value.
+            // "Not found" is version 0: it never replaces anything.
+            let (rank, ttl) = match &item {
+                Some(item) => (found_rank(item.version), self.policy.ttl),
+                None => (0, self.policy.negative_ttl),
             };
-            if let Err(error) = self.cache.set(&key, encode_entry(item.as_ref()), ttl).await {
-                tracing::warn!(%error, "cache fill failed");
-            }
+            self.fill(&key, rank, encode_entry(item.as_ref()), ttl)
+                .await;
         }
         Ok((item, result))
     }
 
-    /// Creates or replaces the owner's item; the cached copy is dropped once the write commits.
+    /// Creates or replaces the owner's item; once it commits, the new version is written through
+    /// to the cache, where it outranks any older value a concurrent reader may still be filling.
     pub async fn put(
         &self,
         owner: &Subject,
@@ -128,20 +128,37 @@ impl ItemService {
         precondition: Precondition,
     ) -> Result<Item, StoreError> {
         let item = self.store.put(owner, id, data, precondition).await?;
-        self.invalidate(owner, id).await;
+        let key = CacheKey::item(owner, id);
+        self.fill(
+            &key,
+            found_rank(item.version),
+            encode_entry(Some(&item)),
+            self.policy.ttl,
+        )
+        .await;
         Ok(item)
     }
 
-    /// Deletes the owner's item; `Ok(false)` if it did not exist.
+    /// Deletes the owner's item; `Ok(false)` if it did not exist. The cache gets a "not found"
+    /// entry ranked just above the deleted version, which outranks fills of it or anything older.
     pub async fn delete(
         &self,
         owner: &Subject,
         id: &ItemId,
         precondition: Precondition,
     ) -> Result<bool, StoreError> {
-        let existed = self.store.delete(owner, id, precondition).await?;
-        self.invalidate(owner, id).await;
-        Ok(existed)
+        let deleted = self.store.delete(owner, id, precondition).await?;
+        if let Some(version) = deleted {
+            let key = CacheKey::item(owner, id);
+            self.fill(
+                &key,
+                deleted_rank(version),
+                encode_entry(None),
+                self.policy.ttl,
+            )
+            .await;
+        }
+        Ok(deleted.is_some())
     }
 
     /// A page of the owner's items after `cursor` (straight from the store: lists are not
@@ -163,11 +180,23 @@ impl ItemService {
         Ok(ItemPage { items, next })
     }
 
-    async fn invalidate(&self, owner: &Subject, id: &ItemId) {
-        if let Err(error) = self.cache.delete(&CacheKey::item(owner, id)).await {
-            tracing::error!(%error, "cache invalidation failed after a write");
+    async fn fill(&self, key: &CacheKey, version: u64, entry: Arc<[u8]>, ttl: Duration) {
+        if let Err(error) = self.cache.put(key, version, entry, ttl).await {
+            tracing::warn!(%error, key = key.as_str(), "cache write failed");
         }
     }
+}
+
+/// The cache version of an item's state: versions come from one strictly increasing sequence,
+/// and the deletion of version `v` ranks just above `v` itself but below any later version, so
+/// "newer wins" orders found items, deletions and re-creations correctly. "Not found" read from
+/// the store ranks 0, below everything.
+fn found_rank(version: Version) -> u64 {
+    version.0.saturating_mul(2)
+}
+
+fn deleted_rank(version: Version) -> u64 {
+    version.0.saturating_mul(2).saturating_add(1)
 }
 
 const FOUND: u8 = b'F';
@@ -206,6 +235,17 @@ fn decode_entry(bytes: &[u8]) -> Option<Option<(Version, ItemData)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deletions_rank_between_their_version_and_the_next() {
+        let (v1, v2) = (Version(1), Version(2));
+        assert!(found_rank(v1) < deleted_rank(v1));
+        assert!(deleted_rank(v1) < found_rank(v2));
+        assert!(
+            0 < found_rank(v1),
+            "a cached not-found never outranks an item"
+        );
+    }
 
     #[test]
     fn cache_entries_round_trip() {
