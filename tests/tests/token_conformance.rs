@@ -535,7 +535,12 @@ async fn the_data_api_is_not_ready_until_it_has_keys_but_always_alive() {
         .send()
         .await
         .unwrap();
-    assert_eq!(call.status(), 401, "no keys: tokens are refused, not a 5xx");
+    assert_eq!(
+        call.status(),
+        503,
+        "no keys yet: an intended 503, not a verdict on the token"
+    );
+    assert!(call.headers().contains_key("retry-after"));
 }
 
 fn kid_of(token: &str) -> String {

@@ -108,6 +108,11 @@ pub trait RefreshTokenStore: Send + Sync {
         now: SystemTime,
     ) -> Result<RefreshGrant, RotateError>;
 
-    /// Revokes the token's whole family; `Ok(false)` if the token was unknown.
-    async fn revoke(&self, token: &RefreshTokenHash) -> Result<bool, RefreshStoreError>;
+    /// Revokes the token's whole family if it was issued to `client_id` (RFC 7009 §2.1);
+    /// `Ok(false)` if the token is unknown or another client's, which changes nothing.
+    async fn revoke(
+        &self,
+        token: &RefreshTokenHash,
+        client_id: &ClientId,
+    ) -> Result<bool, RefreshStoreError>;
 }

@@ -58,6 +58,10 @@ fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 fn unauthorized(rejection: TokenRejection) -> Problem {
+    if rejection == TokenRejection::KeysUnavailable {
+        // Not the token's fault: telling the client to drop it would stampede the issuer.
+        return Problem::unavailable();
+    }
     // RFC 6750 §3.1: a request without credentials gets no error code.
     let challenge = if rejection == TokenRejection::Missing {
         "Bearer"
@@ -66,7 +70,6 @@ fn unauthorized(rejection: TokenRejection) -> Problem {
     };
     let detail = match rejection {
         TokenRejection::Missing => "a bearer token is required",
-        TokenRejection::KeysUnavailable => "tokens cannot be verified right now",
         _ => "the access token is invalid",
     };
     Problem::new(StatusCode::UNAUTHORIZED)

@@ -15,6 +15,20 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// What rate limits key on: the IPv4 address, or the IPv6 /64 network, since one IPv6
+    /// client usually holds a whole /64 and could otherwise rotate addresses to escape a limit.
+    pub fn limit_key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
@@ -68,6 +82,9 @@ impl TrustedProxies {
 
     /// The client address for a connection from `peer` carrying `headers`.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        // An IPv4 client seen through a dual-stack listener is `::ffff:a.b.c.d`; compare and key
+        // it as the IPv4 address it is.
+        let peer = peer.to_canonical();
         if !self.contains(&peer) {
             return peer;
         }
@@ -82,7 +99,9 @@ impl TrustedProxies {
             .map(str::trim)
             .collect::<Vec<_>>();
         for hop in hops.into_iter().rev() {
-            let Ok(ip) = hop.parse::<IpAddr>() else { break };
+            let Ok(ip) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+                break;
+            };
             client = ip;
             if !self.contains(&ip) {
                 break;
@@ -148,6 +167,26 @@ mod tests {
             trusted.client_ip(lb, &xff("198.51.100.9, garbage")),
             lb,
             "stop at garbage"
+        );
+    }
+
+    #[test]
+    fn mapped_addresses_are_ipv4_and_ipv6_keys_on_the_64() {
+        let trusted: TrustedProxies = "10.0.0.0/8".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let client = trusted.client_ip(mapped, &xff("198.51.100.9"));
+        assert_eq!(
+            client,
+            "198.51.100.9".parse::<IpAddr>().unwrap(),
+            "the mapped proxy is trusted"
+        );
+        let a = ClientIp("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = ClientIp("2001:db8:1:2:bbbb::2".parse().unwrap());
+        assert_eq!(a.limit_key(), b.limit_key());
+        assert_eq!(a.limit_key(), "2001:db8:1:2::/64");
+        assert_eq!(
+            ClientIp("192.0.2.1".parse().unwrap()).limit_key(),
+            "192.0.2.1"
         );
     }
 

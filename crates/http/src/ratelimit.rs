@@ -197,14 +197,14 @@ fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
     let ip = request
         .extensions()
         .get::<ClientIp>()
-        .map(|c| c.0)
+        .copied()
         .or_else(|| {
             request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
+                .map(|c| ClientIp(c.0.ip().to_canonical()))
         })
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        .map_or_else(|| "unknown".to_string(), |ip| ip.limit_key());
     match source {
         KeySource::ClientIp => RateLimitKey::new(prefix, &ip),
         KeySource::Subject => RateLimitKey::new(&format!("{prefix}-anonymous"), &ip),

@@ -52,7 +52,9 @@ impl Argon2Verifier {
 #[async_trait]
 impl PasswordVerifier for Argon2Verifier {
     async fn verify(&self, secret: &Secret, hash: Option<&Secret>) -> Result<bool, PasswordError> {
-        let _slot = tokio::time::timeout(self.queue_timeout, self.slots.acquire())
+        // The permit moves into the blocking task: if the request is cancelled, the hash still
+        // runs to the end, and its slot stays taken until it does.
+        let slot = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| PasswordError::Saturated)?
             .map_err(|_| PasswordError::Saturated)?;
@@ -60,6 +62,7 @@ impl PasswordVerifier for Argon2Verifier {
         let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), |h| h.expose().into());
         let secret = secret.clone();
         let matches = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let parsed = PasswordHash::new(&hash).map_err(|_| PasswordError::InvalidHash)?;
             if parsed.algorithm != Algorithm::Argon2id.ident() {
                 return Err(PasswordError::InvalidHash);

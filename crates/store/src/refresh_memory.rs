@@ -112,9 +112,18 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
         Ok(grant)
     }
 
-    async fn revoke(&self, token: &RefreshTokenHash) -> Result<bool, RefreshStoreError> {
+    async fn revoke(
+        &self,
+        token: &RefreshTokenHash,
+        client_id: &ClientId,
+    ) -> Result<bool, RefreshStoreError> {
         let mut state = self.lock();
-        let Some(family) = state.tokens.get(token).map(|e| e.grant.family.clone()) else {
+        let family = state
+            .tokens
+            .get(token)
+            .filter(|e| e.grant.client_id == *client_id)
+            .map(|e| e.grant.family.clone());
+        let Some(family) = family else {
             return Ok(false);
         };
         state.revoked.insert(family);

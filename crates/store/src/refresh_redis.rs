@@ -53,10 +53,12 @@ end
 return {'ok', r[1], r[2], r[3], r[4], r[5]}
 "#;
 
-/// Revokes the family of `KEYS[1]`; ARGV: family key prefix. Returns 1 if the token was known.
+/// Revokes the family of `KEYS[1]` if it belongs to client `ARGV[2]`; ARGV[1]: family key prefix.
+/// Returns 1 if it did.
 const REVOKE: &str = r#"
-local family = redis.call('HGET', KEYS[1], 'family')
-if not family then return 0 end
+local r = redis.call('HMGET', KEYS[1], 'family', 'client_id')
+local family = r[1]
+if not family or r[2] ~= ARGV[2] then return 0 end
 redis.call('HSET', ARGV[1] .. family, 'revoked', '1')
 return 1
 "#;
@@ -194,11 +196,16 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
         }
     }
 
-    async fn revoke(&self, token: &RefreshTokenHash) -> Result<bool, RefreshStoreError> {
+    async fn revoke(
+        &self,
+        token: &RefreshTokenHash,
+        client_id: &ClientId,
+    ) -> Result<bool, RefreshStoreError> {
         let mut invocation = self.revoke.prepare_invoke();
         invocation
             .key(self.token_key(token))
-            .arg(self.family_prefix());
+            .arg(self.family_prefix())
+            .arg(client_id.as_str());
         self.run::<i64>(invocation)
             .await
             .map(|n| n == 1)

@@ -140,6 +140,15 @@ impl FileDirectory {
                 return Err(invalid(format!("client {client_id} is listed twice")));
             }
         }
+        // A client acting for itself gets `sub = client_id`: sharing a name with a user would let
+        // it read and write that user's items.
+        if let Some(clash) = directory.clients.keys().find(|id| {
+            Username::new(id.as_str()).is_ok_and(|name| directory.users.contains_key(&name))
+        }) {
+            return Err(invalid(format!(
+                "client {clash} has the same name as a user; token subjects would collide"
+            )));
+        }
         Ok(directory)
     }
 
@@ -251,6 +260,11 @@ audience = ["data-api"]
             .unwrap_err()
             .to_string()
             .contains("twice"));
+        let clash = format!(
+            "[[users]]\nusername = \"job\"\npassword_hash = \"{hash}\"\n[[clients]]\nclient_id = \"job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\naudience = [\"d\"]\n"
+        );
+        let error = FileDirectory::from_toml(&clash).unwrap_err().to_string();
+        assert!(error.contains("same name as a user"), "{error}");
         let error = FileDirectory::from_toml(&format!(
             "[[users]]\nusername = \"a\"\npassword_hash = \"{hash}\"\nscopes = [\"bad scope\"]\n"
         ))

@@ -145,6 +145,9 @@ impl Config {
         if self.token_leeway > Duration::from_secs(60) {
             return Err("DATA_API_TOKEN_LEEWAY must be at most 60s".into());
         }
+        if self.jwks_min_refresh_interval < Duration::from_secs(1) {
+            return Err("DATA_API_JWKS_MIN_REFRESH_INTERVAL must be at least 1s".into());
+        }
         if self.replicas == 0 {
             return Err("DATA_API_REPLICAS must be at least 1".into());
         }

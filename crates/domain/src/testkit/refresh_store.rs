@@ -103,13 +103,25 @@ pub async fn run(store: Arc<dyn RefreshTokenStore>) {
         .rotate(&revocable, &client, successor, later, now)
         .await
         .expect("rotate");
-    assert!(store.revoke(&successor).await.expect("revoke"));
+    assert!(
+        !store
+            .revoke(&successor, &other_client)
+            .await
+            .expect("revoke"),
+        "another client's revocation changes nothing"
+    );
+    let next = hash();
+    store
+        .rotate(&successor, &client, next, later, now)
+        .await
+        .expect("still valid after a foreign revocation attempt");
+    assert!(store.revoke(&next, &client).await.expect("revoke"));
     assert!(matches!(
-        store.rotate(&successor, &client, hash(), later, now).await,
+        store.rotate(&next, &client, hash(), later, now).await,
         Err(RotateError::Invalid)
     ));
     assert!(
-        !store.revoke(&hash()).await.expect("unknown token"),
+        !store.revoke(&hash(), &client).await.expect("unknown token"),
         "unknown is not an error"
     );
 

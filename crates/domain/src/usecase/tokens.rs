@@ -169,6 +169,10 @@ impl TokenService {
         scope: Option<&ScopeSet>,
     ) -> Result<IssuedTokens, GrantError> {
         let client = self.authenticate(client, GrantType::RefreshToken).await?;
+        // Refuse a scope the client can never have before the token is spent on it.
+        if scope.is_some_and(|s| !s.is_subset(&client.scopes)) {
+            return Err(GrantError::InvalidScope);
+        }
         let next = new_refresh_token();
         let now = self.clock.now();
         let grant = self
@@ -186,8 +190,22 @@ impl TokenService {
                 RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
                 RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
             })?;
+        // The user may have been removed or given fewer scopes since logging in: what the family
+        // grants is re-checked against today's directory on every refresh.
+        let username =
+            Username::new(grant.subject.as_str()).map_err(|_| GrantError::InvalidGrant)?;
+        let user = self
+            .directory
+            .user(&username)
+            .await
+            .map_err(unavailable)?
+            .ok_or(GrantError::InvalidGrant)?;
+        let allowed = grant
+            .scope
+            .intersection(&client.scopes)
+            .intersection(&user.scopes);
         // A refresh may narrow the scope of the access token, never widen the family's.
-        let scope = narrow(scope, &grant.scope)?;
+        let scope = narrow(scope, &allowed)?;
         self.issue(
             grant.subject,
             &client.client_id,
@@ -216,9 +234,9 @@ impl TokenService {
 
     /// Revokes a refresh token's family (RFC 7009); unknown tokens are not an error.
     pub async fn revoke(&self, client: &ClientAuth, token: &Secret) -> Result<(), GrantError> {
-        self.authenticate_any(client).await?;
+        let client = self.authenticate_any(client).await?;
         self.refresh_tokens
-            .revoke(&RefreshTokenHash::of(token.expose()))
+            .revoke(&RefreshTokenHash::of(token.expose()), &client.client_id)
             .await
             .map_err(unavailable)?;
         Ok(())

@@ -74,6 +74,8 @@ struct LoadedKeys {
     fetched_at: Instant,
     /// When the next scheduled refresh is due, after `fetched_at`.
     refresh_after: Duration,
+    /// Set by the caller rather than fetched: never stale, never refetched.
+    fixed: bool,
 }
 
 struct Inner {
@@ -150,7 +152,7 @@ impl JwksVerifier {
     /// Replaces the key set with `keys`, as if fetched now. For a verifier that gets its keys from
     /// somewhere other than the network (the issuer verifying its own tokens).
     pub fn set_keys(&self, keys: &JwkSet) {
-        self.store(fetch::usable_keys(keys), None);
+        self.store(fetch::usable_keys(keys), None, true);
     }
 
     /// Loads the key set in the background: retries with a growing pause (1 s to 30 s) until
@@ -196,7 +198,7 @@ impl JwksVerifier {
             .map_or(self.inner.config.min_refresh_interval, |k| k.refresh_after)
     }
 
-    fn store(&self, by_kid: KeysByKid, max_age: Option<Duration>) {
+    fn store(&self, by_kid: KeysByKid, max_age: Option<Duration>, fixed: bool) {
         let config = &self.inner.config;
         // Refresh at 80% of the issuer's max-age, within the configured bounds.
         let refresh_after = max_age
@@ -209,6 +211,7 @@ impl JwksVerifier {
             by_kid,
             fetched_at: Instant::now(),
             refresh_after,
+            fixed,
         };
         *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
     }
@@ -217,7 +220,7 @@ impl JwksVerifier {
         match fetch::fetch_keys(&self.inner.http, &self.inner.config.issuer).await {
             Ok((keys, max_age)) => {
                 tracing::debug!(keys = keys.len(), "issuer key set loaded");
-                self.store(keys, max_age);
+                self.store(keys, max_age, false);
                 Ok(())
             }
             Err(error) => {
@@ -234,12 +237,15 @@ impl JwksVerifier {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()?;
-        (keys.fetched_at.elapsed() <= self.inner.config.max_staleness).then_some(keys)
+        (keys.fixed || keys.fetched_at.elapsed() <= self.inner.config.max_staleness).then_some(keys)
     }
 
     /// Refetches for an unknown `kid`, unless a fetch happened within the cool-down. Callers
     /// that arrive while a fetch runs wait for it instead of starting their own.
     async fn refetch_for_unknown_kid(&self) {
+        if self.current_keys().is_some_and(|keys| keys.fixed) {
+            return;
+        }
         let mut last = self.inner.last_fetch.lock().await;
         if last.is_some_and(|at| at.elapsed() < self.inner.config.unknown_kid_cooldown) {
             return;

@@ -2,7 +2,7 @@
 //! active. The issuer verifies its own tokens exactly as a resource server would, against the
 //! keys it currently publishes.
 
-use super::token::{client_auth, read_form, required};
+use super::token::{client_auth, grant_error, read_form, required};
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
@@ -75,19 +75,19 @@ impl Introspector {
 /// `POST /oauth2/introspect`.
 pub async fn introspect(
     State(state): State<IssuerState>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let form = read_form(&headers, body)?;
-        state.limit_ip(&ip.to_string()).await?;
+        state.limit_ip(&ip.limit_key()).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
         state
             .tokens
             .authenticate_confidential(&client)
             .await
-            .map_err(|_| OAuthError::invalid_client(used_basic))?;
+            .map_err(|e| grant_error(e, used_basic))?;
         let token = required(&form, "token", "token is required")?;
         Ok::<_, OAuthError>(state.introspector.introspect(token).await)
     }

@@ -32,9 +32,20 @@ struct TokenResponse<'a> {
     scope: String,
 }
 
-/// Who is calling, for limits and the audit log.
+/// Who is calling: the address for the audit log, the key for limits (see
+/// [`ClientIp::limit_key`]).
 struct Origin {
     ip: String,
+    limit_key: String,
+}
+
+impl From<ClientIp> for Origin {
+    fn from(ip: ClientIp) -> Self {
+        Self {
+            ip: ip.0.to_string(),
+            limit_key: ip.limit_key(),
+        }
+    }
 }
 
 /// Reads the body as a strict form, refusing other media types.
@@ -196,7 +207,7 @@ impl IssuerState {
     }
 }
 
-fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
+pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
     match error {
         GrantError::InvalidClient => OAuthError::invalid_client(used_basic),
         GrantError::UnauthorizedClient => OAuthError::unauthorized_client(),
@@ -216,7 +227,7 @@ async fn grant(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<IssuedTokens, OAuthError> {
-    state.limit_ip(&origin.ip).await?;
+    state.limit_ip(&origin.limit_key).await?;
     let (client, used_basic) = client_auth(headers, form)?;
     let scope = form
         .get("scope")
@@ -318,11 +329,11 @@ async fn grant(
 /// `POST /oauth2/token`.
 pub async fn token(
     State(state): State<IssuerState>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let origin = Origin { ip: ip.to_string() };
+    let origin = Origin::from(ip);
     let result = match read_form(&headers, body) {
         Ok(form) => grant(&state, &origin, &headers, &form).await,
         Err(error) => Err(error),
@@ -350,14 +361,14 @@ pub async fn token(
 /// which simply expire) get 200 too, as RFC 7009 §2.2 requires.
 pub async fn revoke(
     State(state): State<IssuerState>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let origin = Origin { ip: ip.to_string() };
+    let origin = Origin::from(ip);
     let result = async {
         let form = read_form(&headers, body)?;
-        state.limit_ip(&origin.ip).await?;
+        state.limit_ip(&origin.limit_key).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
         let token = Secret::new(required(&form, "token", "token is required")?);
         state
