@@ -724,3 +724,59 @@ async fn health_and_readiness() {
         assert!(headers.get("server").is_none(), "no server banner");
     }
 }
+
+#[tokio::test]
+async fn concurrent_cold_reads_of_one_item_cost_one_store_query() {
+    let stack = Stack::start_with(StackOptions {
+        rate_limit: Some("1000000/s".into()),
+        ..Default::default()
+    })
+    .await;
+    let (token, _) = stack.login("alice").await;
+    let put = stack
+        .http
+        .put(stack.item_url("popular"))
+        .bearer_auth(&token)
+        .json(&json!({"data": "everyone wants this"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // A second replica on the same database starts with a cold cache.
+    let cold = Stack::start_data_api(
+        &stack.issuer,
+        stack.dir.path().join("items.db"),
+        &StackOptions {
+            rate_limit: Some("1000000/s".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    stack.wait_ready(&cold).await;
+    let reads = (0..400).map(|_| {
+        let (http, token, url) = (
+            stack.http.clone(),
+            token.clone(),
+            format!("{cold}/v1/items/popular"),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    for read in reads {
+        assert_eq!(read.await.unwrap(), 200);
+    }
+    let queries = stack
+        .metric(&cold, r#"portcullis_store_queries_total{op="get"}"#)
+        .await;
+    assert_eq!(
+        queries, 1,
+        "400 concurrent cold reads share one store query"
+    );
+}

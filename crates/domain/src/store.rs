@@ -19,7 +19,7 @@ pub enum Precondition {
 }
 
 /// Why the store refused or failed a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The write's precondition did not hold; nothing was changed.
     #[error("precondition failed")]

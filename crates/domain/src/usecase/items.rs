@@ -4,7 +4,9 @@ use crate::cache::{Cache, CacheKey};
 use crate::identity::Subject;
 use crate::item::{Item, ItemData, ItemId, Version};
 use crate::store::{ItemStore, Precondition, StoreError};
-use std::sync::Arc;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How a read was served, for the `portcullis_cache_requests_total{result}` counter.
@@ -62,7 +64,12 @@ pub struct ItemService {
     store: Arc<dyn ItemStore>,
     cache: Arc<dyn Cache>,
     policy: CachePolicy,
+    /// Loads in progress, by key: concurrent misses of one item share one store query.
+    loads: Arc<Mutex<HashMap<CacheKey, Load>>>,
 }
+
+/// One store load (and cache fill) that every concurrent reader of the key awaits.
+type Load = Shared<BoxFuture<'static, Result<Option<Item>, StoreError>>>;
 
 impl ItemService {
     /// Wires the service to its store and cache.
@@ -71,6 +78,7 @@ impl ItemService {
             store,
             cache,
             policy,
+            loads: Arc::default(),
         }
     }
 
@@ -103,19 +111,58 @@ impl ItemService {
                 CacheResult::Bypass
             }
         };
-        let item = self.store.get(owner, id).await?;
-        if result == CacheResult::Miss {
-            // Filled under the version read, so if a write committed meanwhile (and cached its
-            // newer version) this older fill is refused instead of resurrecting the old value.
-            // "Not found" is version 0: it never replaces anything.
-            let (rank, ttl) = match &item {
-                Some(item) => (found_rank(item.version), self.policy.ttl),
-                None => (0, self.policy.negative_ttl),
-            };
-            self.fill(&key, rank, encode_entry(item.as_ref()), ttl)
-                .await;
-        }
+        let item = self
+            .load(key, owner, id, result == CacheResult::Miss)
+            .await?;
         Ok((item, result))
+    }
+
+    /// Reads the item from the store, sharing the read with every concurrent caller for the
+    /// same key (single flight), and fills the cache once when `fill` is set.
+    async fn load(
+        &self,
+        key: CacheKey,
+        owner: &Subject,
+        id: &ItemId,
+        fill: bool,
+    ) -> Result<Option<Item>, StoreError> {
+        let load = {
+            let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+            match loads.get(&key) {
+                Some(load) => load.clone(),
+                None => {
+                    let load = self.start_load(key.clone(), owner.clone(), id.clone(), fill);
+                    loads.insert(key.clone(), load.clone());
+                    load
+                }
+            }
+        };
+        let result = load.clone().await;
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        if loads.get(&key).is_some_and(|current| current.ptr_eq(&load)) {
+            loads.remove(&key);
+        }
+        result
+    }
+
+    fn start_load(&self, key: CacheKey, owner: Subject, id: ItemId, fill: bool) -> Load {
+        let (store, cache, policy) = (self.store.clone(), self.cache.clone(), self.policy);
+        async move {
+            let item = store.get(&owner, &id).await?;
+            if fill {
+                // Filled under the version read, so if a write committed meanwhile (and cached
+                // its newer version) this older fill is refused instead of resurrecting the old
+                // value. "Not found" is rank 0: it never replaces anything.
+                let (rank, ttl) = match &item {
+                    Some(item) => (found_rank(item.version), policy.ttl),
+                    None => (0, policy.negative_ttl),
+                };
+                fill_cache(&*cache, &key, rank, encode_entry(item.as_ref()), ttl).await;
+            }
+            Ok(item)
+        }
+        .boxed()
+        .shared()
     }
 
     /// Creates or replaces the owner's item; once it commits, the new version is written through
@@ -180,10 +227,14 @@ impl ItemService {
         Ok(ItemPage { items, next })
     }
 
-    async fn fill(&self, key: &CacheKey, version: u64, entry: Arc<[u8]>, ttl: Duration) {
-        if let Err(error) = self.cache.put(key, version, entry, ttl).await {
-            tracing::warn!(%error, key = key.as_str(), "cache write failed");
-        }
+    async fn fill(&self, key: &CacheKey, rank: u64, entry: Arc<[u8]>, ttl: Duration) {
+        fill_cache(&*self.cache, key, rank, entry, ttl).await;
+    }
+}
+
+async fn fill_cache(cache: &dyn Cache, key: &CacheKey, rank: u64, entry: Arc<[u8]>, ttl: Duration) {
+    if let Err(error) = cache.put(key, rank, entry, ttl).await {
+        tracing::warn!(%error, key = key.as_str(), "cache write failed");
     }
 }
 
