@@ -101,6 +101,15 @@ impl RateLimitPolicy {
     }
 }
 
+impl std::str::FromStr for RateLimitPolicy {
+    type Err = InvalidValue;
+
+    /// See [`RateLimitPolicy::parse`]; lets configuration parsers (clap) read policies directly.
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        Self::parse(spec)
+    }
+}
+
 impl fmt::Display for RateLimitPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, w) in self.windows.iter().enumerate() {

@@ -73,18 +73,53 @@ pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
     security_headers(router)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(
+/// A bound service: its listener, its router, and the background tasks (key reloads, key-set
+/// refreshes) that live exactly as long as it. Both services' `build` return one.
+pub struct Service {
     listener: TcpListener,
     router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    /// A service ready to run.
+    pub fn new(
+        listener: TcpListener,
+        router: Router,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Self {
+            listener,
+            router,
+            _tasks: tasks,
+        }
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM: the signals a terminal and Kubernetes send.

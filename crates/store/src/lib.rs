@@ -5,6 +5,7 @@ pub mod password;
 pub mod postgres;
 pub mod refresh_memory;
 pub mod refresh_redis;
+mod rows;
 pub mod sqlite;
 pub mod users_file;
 

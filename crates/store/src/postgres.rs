@@ -1,6 +1,7 @@
 //! The PostgreSQL item store: shared by every data API replica. Every write is one statement,
 //! so its precondition is checked atomically with it, without explicit transactions or locks.
 
+use crate::rows;
 use async_trait::async_trait;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
@@ -17,10 +18,6 @@ pub struct PgItemStore {
 
 fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
-}
-
-fn to_version(value: i64) -> Version {
-    Version(u64::try_from(value).unwrap_or(0))
 }
 
 impl PgItemStore {
@@ -42,15 +39,6 @@ impl PgItemStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         Ok(Self { pool })
-    }
-
-    fn item(owner: &Subject, id: &ItemId, data: ItemData, version: i64) -> Item {
-        Item {
-            owner: owner.clone(),
-            id: id.clone(),
-            data,
-            version: to_version(version),
-        }
     }
 }
 
@@ -75,14 +63,7 @@ impl ItemStore for PgItemStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(row.map(|row| {
-            Self::item(
-                owner,
-                id,
-                ItemData::from_validated(row.get::<String, _>(0)),
-                row.get(1),
-            )
-        }))
+        Ok(row.map(|row| rows::item(owner, id, row.get(0), row.get(1))))
     }
 
     async fn put(
@@ -112,7 +93,12 @@ impl ItemStore for PgItemStore {
             .await
             .map_err(unavailable)?
             .ok_or(StoreError::PreconditionFailed)?;
-        Ok(Self::item(owner, id, data, version))
+        Ok(Item {
+            owner: owner.clone(),
+            id: id.clone(),
+            data,
+            version: rows::version(version),
+        })
     }
 
     async fn delete(
@@ -151,7 +137,7 @@ impl ItemStore for PgItemStore {
             (None, Precondition::Matches(_) | Precondition::Exists) => {
                 Err(StoreError::PreconditionFailed)
             }
-            (deleted, _) => Ok(deleted.map(to_version)),
+            (deleted, _) => Ok(deleted.map(rows::version)),
         }
     }
 
@@ -161,7 +147,7 @@ impl ItemStore for PgItemStore {
         after: Option<&ItemId>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT id, data, version FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(owner.as_str())
@@ -170,13 +156,9 @@ impl ItemStore for PgItemStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.into_iter()
-            .map(|row| {
-                let id = ItemId::new(row.get::<String, _>(0))
-                    .map_err(|e| StoreError::Unavailable(format!("corrupt row: {e}")))?;
-                let data = ItemData::from_validated(row.get::<String, _>(1));
-                Ok(Self::item(owner, &id, data, row.get(2)))
-            })
+        found
+            .into_iter()
+            .map(|row| rows::listed(owner, row.get(0), row.get(1), row.get(2)))
             .collect()
     }
 }

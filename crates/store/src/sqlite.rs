@@ -1,5 +1,6 @@
 //! The SQLite item store: the embedded default for one host.
 
+use crate::rows;
 use async_trait::async_trait;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
@@ -77,10 +78,6 @@ fn check(precondition: Precondition, current: Option<u64>) -> Result<(), StoreEr
     holds.then_some(()).ok_or(StoreError::PreconditionFailed)
 }
 
-fn to_version(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
 #[async_trait]
 impl ItemStore for SqliteItemStore {
     async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
@@ -90,12 +87,7 @@ impl ItemStore for SqliteItemStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        Ok(row.map(|row| Item {
-            owner: owner.clone(),
-            id: id.clone(),
-            data: ItemData::from_validated(row.get::<String, _>(0)),
-            version: Version(to_version(row.get(1))),
-        }))
+        Ok(row.map(|row| rows::item(owner, id, row.get(0), row.get(1))))
     }
 
     async fn put(
@@ -114,7 +106,7 @@ impl ItemStore for SqliteItemStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-        check(precondition, current.map(to_version))?;
+        check(precondition, current.map(|v| rows::version(v).0))?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE version_counter SET value = value + 1 WHERE only_row = 1 RETURNING value",
         )
@@ -137,7 +129,7 @@ impl ItemStore for SqliteItemStore {
             owner: owner.clone(),
             id: id.clone(),
             data,
-            version: Version(to_version(version)),
+            version: rows::version(version),
         })
     }
 
@@ -156,7 +148,7 @@ impl ItemStore for SqliteItemStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-        check(precondition, current.map(to_version))?;
+        check(precondition, current.map(|v| rows::version(v).0))?;
         let deleted = sqlx::query("DELETE FROM items WHERE owner = ? AND id = ?")
             .bind(owner.as_str())
             .bind(id.as_str())
@@ -165,9 +157,7 @@ impl ItemStore for SqliteItemStore {
             .map_err(unavailable)?
             .rows_affected();
         tx.commit().await.map_err(unavailable)?;
-        Ok(current
-            .filter(|_| deleted > 0)
-            .map(|v| Version(to_version(v))))
+        Ok(current.filter(|_| deleted > 0).map(rows::version))
     }
 
     async fn list(
@@ -176,7 +166,7 @@ impl ItemStore for SqliteItemStore {
         after: Option<&ItemId>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT id, data, version FROM items WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(owner.as_str())
@@ -185,17 +175,9 @@ impl ItemStore for SqliteItemStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.into_iter()
-            .map(|row| {
-                let id = ItemId::new(row.get::<String, _>(0))
-                    .map_err(|e| StoreError::Unavailable(format!("corrupt row: {e}")))?;
-                Ok(Item {
-                    owner: owner.clone(),
-                    id,
-                    data: ItemData::from_validated(row.get::<String, _>(1)),
-                    version: Version(to_version(row.get(2))),
-                })
-            })
+        found
+            .into_iter()
+            .map(|row| rows::listed(owner, row.get(0), row.get(1), row.get(2)))
             .collect()
     }
 }

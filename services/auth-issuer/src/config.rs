@@ -45,11 +45,15 @@ pub struct Config {
 
     /// Login attempts allowed per username. The windows escalate the cool-down: a burst waits
     /// out a minute, persistent guessing an hour, then a day.
-    #[arg(long, env = "ISSUER_LOGIN_RATE_LIMIT", default_value = "5/min,20/h,50/d", value_parser = parse_policy)]
+    #[arg(
+        long,
+        env = "ISSUER_LOGIN_RATE_LIMIT",
+        default_value = "5/min,20/h,50/d"
+    )]
     pub login_rate_limit: RateLimitPolicy,
 
     /// Token-endpoint requests allowed per client IP.
-    #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h", value_parser = parse_policy)]
+    #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h")]
     pub ip_rate_limit: RateLimitPolicy,
 
     /// Proxies whose X-Forwarded-For is believed: comma-separated addresses or CIDR networks.
@@ -68,11 +72,6 @@ pub struct Config {
     /// Timeout of each Redis call.
     #[arg(long, env = "ISSUER_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,
-}
-
-/// Parses a rate-limit policy for clap.
-pub fn parse_policy(value: &str) -> Result<RateLimitPolicy, String> {
-    RateLimitPolicy::parse(value).map_err(|e| e.to_string())
 }
 
 /// Why the configuration was refused at start-up.

@@ -29,6 +29,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+/// A built service, bound and ready to serve.
+pub use portcullis_http::server::Service as App;
 
 /// Why the issuer could not start; each message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -106,36 +108,6 @@ impl Readiness for IssuerReadiness {
             },
         );
         deps
-    }
-}
-
-/// A built issuer, bound and ready to serve.
-pub struct App {
-    listener: TcpListener,
-    router: Router,
-    _key_watch: tokio::task::JoinHandle<()>,
-}
-
-impl App {
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-    }
-
-    /// Serves until SIGINT or SIGTERM, then drains.
-    pub async fn run(self) -> std::io::Result<()> {
-        self.run_until(portcullis_http::server::shutdown_signal())
-            .await
-    }
-
-    /// Serves until `shutdown` resolves, then drains.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        portcullis_http::server::serve(self.listener, self.router, shutdown).await
     }
 }
 
@@ -252,9 +224,5 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         )
         .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     let router = portcullis_http::server::with_common_layers(router, metrics);
-    Ok(App {
-        listener,
-        router,
-        _key_watch: key_watch,
-    })
+    Ok(App::new(listener, router, vec![key_watch]))
 }

@@ -27,16 +27,20 @@ pub struct Config {
     pub redis_url: Option<String>,
 
     /// Per-subject rate-limit windows, e.g. `100/s,3000/min`.
-    #[arg(long, env = "DATA_API_RATE_LIMIT", default_value = "100/s,3000/min", value_parser = parse_policy)]
+    #[arg(long, env = "DATA_API_RATE_LIMIT", default_value = "100/s,3000/min")]
     pub rate_limit: RateLimitPolicy,
 
     /// Separate per-subject windows for writes (PUT, DELETE); unset = writes share the read policy.
-    #[arg(long, env = "DATA_API_WRITE_RATE_LIMIT", value_parser = parse_policy)]
+    #[arg(long, env = "DATA_API_WRITE_RATE_LIMIT")]
     pub write_rate_limit: Option<RateLimitPolicy>,
 
     /// Per-client-IP windows checked before token verification (flood protection). Behind a
     /// load balancer, set DATA_API_TRUSTED_PROXIES or every client shares the balancer's address.
-    #[arg(long, env = "DATA_API_IP_RATE_LIMIT", default_value = "500/s,20000/min", value_parser = parse_policy)]
+    #[arg(
+        long,
+        env = "DATA_API_IP_RATE_LIMIT",
+        default_value = "500/s,20000/min"
+    )]
     pub ip_rate_limit: RateLimitPolicy,
 
     /// Evaluate and count limits but never reject (for rolling out a new policy).
@@ -115,11 +119,6 @@ pub struct Config {
     /// How long the last good key set is used while the issuer is unreachable.
     #[arg(long, env = "DATA_API_JWKS_MAX_STALENESS", default_value = "6h", value_parser = humantime::parse_duration)]
     pub jwks_max_staleness: Duration,
-}
-
-/// Parses a rate-limit policy for clap.
-pub fn parse_policy(value: &str) -> Result<RateLimitPolicy, String> {
-    RateLimitPolicy::parse(value).map_err(|e| e.to_string())
 }
 
 impl Config {

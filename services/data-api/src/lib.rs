@@ -31,6 +31,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+/// A built service, bound and ready to serve.
+pub use portcullis_http::server::Service as App;
 
 /// Why the data API could not start; each message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -123,42 +125,6 @@ impl Readiness for DataReadiness {
                 },
             ),
         ])
-    }
-}
-
-/// A built data API, bound and ready to serve.
-pub struct App {
-    listener: TcpListener,
-    router: Router,
-    verifier: JwksVerifier,
-    _jwks_refresh: tokio::task::JoinHandle<()>,
-}
-
-impl App {
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
-    }
-
-    /// Whether the issuer's key set is loaded (what `/readyz` reports).
-    pub fn is_ready(&self) -> bool {
-        self.verifier.is_ready()
-    }
-
-    /// Serves until SIGINT or SIGTERM, then drains.
-    pub async fn run(self) -> std::io::Result<()> {
-        self.run_until(portcullis_http::server::shutdown_signal())
-            .await
-    }
-
-    /// Serves until `shutdown` resolves, then drains.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        portcullis_http::server::serve(self.listener, self.router, shutdown).await
     }
 }
 
@@ -317,10 +283,5 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         )
         .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     let router = portcullis_http::server::with_common_layers(router, metrics);
-    Ok(App {
-        listener,
-        router,
-        verifier,
-        _jwks_refresh: jwks_refresh,
-    })
+    Ok(App::new(listener, router, vec![jwks_refresh]))
 }
