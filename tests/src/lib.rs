@@ -369,87 +369,98 @@ pub async fn start_postgres() -> PostgresContainer {
     panic!("PostgreSQL in {image} never accepted a login");
 }
 
-/// A three-master Redis Cluster of `redis-server` processes on 127.0.0.1, stopped on drop.
+/// A three-master Redis Cluster: three containers of `PORTCULLIS_REDIS_IMAGE` on the host's
+/// network (so the nodes, and the tests, reach each other on 127.0.0.1), removed when dropped.
 pub struct RedisCluster {
-    processes: Vec<std::process::Child>,
+    _nodes: Vec<ContainerAsync<GenericImage>>,
     /// `redis://127.0.0.1:PORT` of each master.
     pub urls: Vec<String>,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for process in &mut self.processes {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-}
-
-/// Starts the cluster; panics with the reason if `redis-server` is not installed.
-pub async fn start_redis_cluster() -> RedisCluster {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut processes = Vec::new();
-    let mut addresses = Vec::new();
-    for node in 0..3 {
+/// A port whose cluster-bus twin (port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-            ])
-            .args(["--cluster-config-file", &format!("nodes-{node}.conf")])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (apt-get install redis-server)");
-        processes.push(child);
-        addresses.push(format!("127.0.0.1:{port}"));
+        if port <= 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
     }
-    let cluster = RedisCluster {
-        processes,
-        urls: addresses.iter().map(|a| format!("redis://{a}")).collect(),
-        _dir: dir,
-    };
-    for address in &addresses {
-        let (host, port) = address.split_once(':').expect("host:port");
-        wait_for_command(&["-h", host, "-p", port, "ping"], "PONG").await;
-    }
-    let status = std::process::Command::new("redis-cli")
-        .arg("--cluster")
-        .arg("create")
-        .args(&addresses)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("redis-cli is installed");
-    assert!(status.success(), "redis-cli --cluster create failed");
-    let (host, port) = addresses[0].split_once(':').expect("host:port");
-    wait_for_command(
-        &["-h", host, "-p", port, "cluster", "info"],
-        "cluster_state:ok",
-    )
-    .await;
-    cluster
 }
 
-async fn wait_for_command(args: &[&str], expected: &str) {
-    for _ in 0..100 {
-        let output = std::process::Command::new("redis-cli").args(args).output();
-        if output.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(expected)) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Starts the cluster and waits until it serves. Panics with the reason if Docker or the image
+/// is unavailable.
+pub async fn start_redis_cluster() -> RedisCluster {
+    use testcontainers::core::ExecCommand;
+    use testcontainers::ImageExt;
+    let image = std::env::var("PORTCULLIS_REDIS_IMAGE").unwrap_or_else(|_| "redis:7".to_string());
+    let (name, tag) = image_name_and_tag(&image);
+    let mut nodes = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..3 {
+        let port = free_cluster_port().to_string();
+        let node = GenericImage::new(name.clone(), tag.clone())
+            .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+            .with_network("host")
+            .with_cmd([
+                "redis-server",
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--protected-mode",
+                "no",
+                "--cluster-enabled",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a Redis Cluster node from {image}: {e}"));
+        nodes.push(node);
+        addresses.push(format!("127.0.0.1:{port}"));
     }
-    panic!("redis-cli {args:?} never printed {expected}");
+    let mut create = vec!["redis-cli", "--cluster", "create"];
+    create.extend(addresses.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+    let mut result = nodes[0]
+        .exec(ExecCommand::new(create))
+        .await
+        .expect("redis-cli runs");
+    let output =
+        String::from_utf8_lossy(&result.stdout_to_vec().await.unwrap_or_default()).into_owned();
+    assert!(
+        output.contains("All 16384 slots covered"),
+        "cluster creation failed: {output}"
+    );
+    let cluster = RedisCluster {
+        _nodes: nodes,
+        urls: addresses.iter().map(|a| format!("redis://{a}")).collect(),
+    };
+    for url in &cluster.urls {
+        let client = redis::Client::open(url.as_str()).expect("url");
+        let mut ok = false;
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+                let info: redis::RedisResult<String> = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut connection)
+                    .await;
+                if info.is_ok_and(|i| i.contains("cluster_state:ok")) {
+                    ok = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ok, "{url} never reported cluster_state:ok");
+    }
+    cluster
 }
 
 #[cfg(test)]
