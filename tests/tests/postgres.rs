@@ -110,3 +110,64 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
         "reads after a returned write never see the old value"
     );
 }
+
+#[tokio::test]
+async fn a_stampede_across_two_replicas_costs_one_store_query() {
+    let postgres = start_postgres().await;
+    let redis = start_redis().await;
+    let url = postgres.url.clone();
+    let options = StackOptions {
+        redis_url: Some(redis.url.clone()),
+        rate_limit: Some("1000000/s".into()),
+        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
+            config.database_url = url.clone();
+        })),
+        ..Default::default()
+    };
+    let stack = Stack::start_with(options.clone()).await;
+    let second =
+        Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
+    stack.wait_ready(&second).await;
+    let (token, _) = stack.login("alice").await;
+    let put = stack
+        .http
+        .put(format!("{}/v1/items/hot", stack.data_api))
+        .bearer_auth(&token)
+        .json(&json!({"data": "cold in every cache"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // Empty the shared cache: the item is now cold for both replicas.
+    let mut admin = portcullis_ratelimit::connect_redis(&redis.url, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let replicas = [stack.data_api.clone(), second.clone()];
+    let reads = (0..400).map(|i| {
+        let (http, token) = (stack.http.clone(), token.clone());
+        let url = format!("{}/v1/items/hot", replicas[i % 2]);
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    for read in reads {
+        assert_eq!(read.await.unwrap(), 200);
+    }
+    let series = r#"portcullis_store_queries_total{op="get"}"#;
+    let queries =
+        stack.metric(&replicas[0], series).await + stack.metric(&replicas[1], series).await;
+    assert_eq!(
+        queries, 1,
+        "400 concurrent cold reads through two replicas cost one store query"
+    );
+}

@@ -22,6 +22,7 @@ struct Entry {
 #[derive(Clone)]
 pub struct LocalCache {
     entries: moka::future::Cache<CacheKey, Entry>,
+    leases: moka::future::Cache<CacheKey, Instant>,
 }
 
 impl std::fmt::Debug for LocalCache {
@@ -44,7 +45,8 @@ impl LocalCache {
             })
             .expire_after(Deadline)
             .build();
-        Self { entries }
+        let leases = moka::future::Cache::builder().max_capacity(100_000).build();
+        Self { entries, leases }
     }
 }
 
@@ -109,16 +111,60 @@ impl Cache for LocalCache {
                 std::future::ready(if keep { Op::Nop } else { Op::Put(entry) })
             })
             .await;
+        self.leases.invalidate(key).await;
         Ok(!matches!(
             result,
             CompResult::Unchanged(_) | CompResult::StillNone(_)
         ))
     }
+
+    async fn lease(&self, key: &CacheKey, ttl: Duration) -> Result<bool, CacheError> {
+        let now = Instant::now();
+        let result = self
+            .leases
+            .entry(key.clone())
+            .and_compute_with(|current| {
+                let held = current.is_some_and(|c| now < *c.value());
+                std::future::ready(if held { Op::Nop } else { Op::Put(now + ttl) })
+            })
+            .await;
+        Ok(!matches!(
+            result,
+            CompResult::Unchanged(_) | CompResult::StillNone(_)
+        ))
+    }
+
+    async fn await_fill(
+        &self,
+        key: &CacheKey,
+        timeout: Duration,
+    ) -> Result<Option<Arc<[u8]>>, CacheError> {
+        poll_for_fill(self, key, timeout).await
+    }
+}
+
+/// Polls `cache` for `key` every 10 ms until a value appears or `timeout` passes.
+async fn poll_for_fill(
+    cache: &dyn Cache,
+    key: &CacheKey,
+    timeout: Duration,
+) -> Result<Option<Arc<[u8]>>, CacheError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = cache.get(key).await? {
+            return Ok(Some(value));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a version at least as new is
-/// there: one script, so the comparison and the write are atomic.
+/// there, and ends the key's load lease (`KEYS[2]`): one script, so it is all atomic.
 const PUT: &str = r#"
+redis.call('DEL', KEYS[2])
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
@@ -161,6 +207,10 @@ impl RedisCache {
         format!("{}{}", self.prefix, key.as_str())
     }
 
+    fn lease_key(&self, key: &CacheKey) -> String {
+        format!("{}lease:{}", self.prefix, key.as_str())
+    }
+
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -192,6 +242,7 @@ impl Cache for RedisCache {
         let mut invocation = self.put.prepare_invoke();
         invocation
             .key(self.key(key))
+            .key(self.lease_key(key))
             .arg(version)
             .arg(&*value)
             .arg(millis);
@@ -199,6 +250,27 @@ impl Cache for RedisCache {
             .bounded(invocation.invoke_async(&mut connection))
             .await?;
         Ok(stored == 1)
+    }
+
+    async fn lease(&self, key: &CacheKey, ttl: Duration) -> Result<bool, CacheError> {
+        let mut connection = self.connection.clone();
+        let millis = ttl.as_millis().clamp(1, u64::MAX as u128) as u64;
+        let mut set = redis::cmd("SET");
+        set.arg(self.lease_key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis);
+        let taken: Option<String> = self.bounded(set.query_async(&mut connection)).await?;
+        Ok(taken.is_some())
+    }
+
+    async fn await_fill(
+        &self,
+        key: &CacheKey,
+        timeout: Duration,
+    ) -> Result<Option<Arc<[u8]>>, CacheError> {
+        poll_for_fill(self, key, timeout).await
     }
 }
 

@@ -40,7 +40,8 @@ pub trait Cache: Send + Sync {
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError>;
 
     /// Stores `value` as `version` for at most `ttl`, unless the entry present has a version
-    /// greater than or equal to `version`. `Ok(true)` if stored.
+    /// greater than or equal to `version`. `Ok(true)` if stored. Either way it ends the key's
+    /// lease, if any: the fill a lease holder owed has happened, or a newer value is there.
     async fn put(
         &self,
         key: &CacheKey,
@@ -48,4 +49,16 @@ pub trait Cache: Send + Sync {
         value: Arc<[u8]>,
         ttl: Duration,
     ) -> Result<bool, CacheError>;
+
+    /// Takes the right to load `key` from the store for at most `ttl`: `Ok(true)` for the one
+    /// caller that gets it, `Ok(false)` while someone else holds it. This is what lets replicas
+    /// that miss the same key at once cause one store load instead of one each.
+    async fn lease(&self, key: &CacheKey, ttl: Duration) -> Result<bool, CacheError>;
+
+    /// Waits up to `timeout` for a value to appear under `key` (filled by the lease holder).
+    async fn await_fill(
+        &self,
+        key: &CacheKey,
+        timeout: Duration,
+    ) -> Result<Option<Arc<[u8]>>, CacheError>;
 }

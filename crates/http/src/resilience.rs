@@ -144,4 +144,24 @@ impl Cache for GuardedCache {
             )
             .await
     }
+
+    async fn lease(&self, key: &CacheKey, ttl: Duration) -> Result<bool, CacheError> {
+        self.guard
+            .call("cache_lease", open_cache(), self.inner.lease(key, ttl))
+            .await
+    }
+
+    async fn await_fill(
+        &self,
+        key: &CacheKey,
+        timeout: Duration,
+    ) -> Result<Option<Arc<[u8]>>, CacheError> {
+        self.guard
+            .call(
+                "cache_await_fill",
+                open_cache(),
+                self.inner.await_fill(key, timeout),
+            )
+            .await
+    }
 }

@@ -201,6 +201,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         CachePolicy {
             ttl: config.cache_ttl,
             negative_ttl: config.cache_negative_ttl,
+            ..CachePolicy::default()
         },
     );
     let verifier = JwksVerifier::new(VerifierConfig {

@@ -95,6 +95,44 @@ pub async fn run(cache: Arc<dyn Cache>) {
         Some(&20u64.to_be_bytes()[..])
     );
 
+    // One lease holder at a time; a fill ends the lease and wakes the waiters.
+    let leased = key(&owner, "leased");
+    let lease = Duration::from_secs(5);
+    assert!(
+        cache.lease(&leased, lease).await.expect("lease"),
+        "the first caller loads"
+    );
+    assert!(
+        !cache.lease(&leased, lease).await.expect("lease"),
+        "the others wait"
+    );
+    let waiter = cache.await_fill(&leased, Duration::from_secs(5));
+    let filler = async {
+        runtime_free_sleep(Duration::from_millis(50)).await;
+        cache
+            .put(&leased, 3, bytes(b"filled"), MINUTE)
+            .await
+            .expect("put")
+    };
+    let (seen, _) = futures::join!(waiter, filler);
+    assert_eq!(
+        seen.expect("answers").as_deref(),
+        Some(&b"filled"[..]),
+        "the waiter sees the fill"
+    );
+    assert!(
+        cache.lease(&leased, lease).await.expect("lease"),
+        "the fill ended the lease"
+    );
+    let nothing = cache
+        .await_fill(&key(&owner, "never"), Duration::from_millis(50))
+        .await;
+    assert_eq!(
+        nothing.expect("answers"),
+        None,
+        "waiting ends at the timeout"
+    );
+
     // Entries expire; an expired entry no longer blocks older versions.
     let short = key(&owner, "short");
     assert!(cache

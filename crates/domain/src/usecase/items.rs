@@ -43,6 +43,10 @@ pub struct ItemPage {
 /// Cache lifetimes.
 #[derive(Clone, Copy, Debug)]
 pub struct CachePolicy {
+    /// How long a replica that missed holds the right to load an item for everyone.
+    pub lease_ttl: Duration,
+    /// How long other replicas wait for that load before loading themselves.
+    pub lease_wait: Duration,
     /// How long a found item stays cached.
     pub ttl: Duration,
     /// How long "not found" stays cached; short, since a create invalidates it anyway.
@@ -52,6 +56,8 @@ pub struct CachePolicy {
 impl Default for CachePolicy {
     fn default() -> Self {
         Self {
+            lease_ttl: Duration::from_secs(2),
+            lease_wait: Duration::from_millis(500),
             ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
         }
@@ -148,6 +154,20 @@ impl ItemService {
     fn start_load(&self, key: CacheKey, owner: Subject, id: ItemId, fill: bool) -> Load {
         let (store, cache, policy) = (self.store.clone(), self.cache.clone(), self.policy);
         async move {
+            // Across replicas: if another replica is already loading this item, wait briefly for
+            // its fill instead of querying the store too. Cache trouble means "load it myself".
+            if fill && !cache.lease(&key, policy.lease_ttl).await.unwrap_or(true) {
+                if let Ok(Some(bytes)) = cache.await_fill(&key, policy.lease_wait).await {
+                    if let Some(entry) = decode_entry(&bytes) {
+                        return Ok(entry.map(|(version, data)| Item {
+                            owner,
+                            id,
+                            data,
+                            version,
+                        }));
+                    }
+                }
+            }
             let item = store.get(&owner, &id).await?;
             if fill {
                 // Filled under the version read, so if a write committed meanwhile (and cached
