@@ -2,10 +2,33 @@
 //! replicas sharing one database.
 
 use portcullis_store::PgItemStore;
-use portcullis_tests::{start_postgres, start_redis, Stack, StackOptions};
+use portcullis_tests::{
+    start_postgres, start_redis, PostgresContainer, RedisContainer, Stack, StackOptions,
+};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Two data API replicas on one PostgreSQL and one Redis, with limits out of the way (the
+/// suites hammer the API), and the issuer in front.
+async fn two_replicas() -> (Stack, String, RedisContainer, PostgresContainer) {
+    let postgres = start_postgres().await;
+    let redis = start_redis().await;
+    let url = postgres.url.clone();
+    let options = StackOptions {
+        redis_url: Some(redis.url.clone()),
+        rate_limit: Some("1000000/s".into()),
+        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
+            config.database_url = url.clone();
+        })),
+        ..Default::default()
+    };
+    let stack = Stack::start_with(options.clone()).await;
+    let second =
+        Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
+    stack.wait_ready(&second).await;
+    (stack, second, redis, postgres)
+}
 
 #[tokio::test]
 async fn postgres_passes_the_item_store_contract() {
@@ -22,22 +45,7 @@ async fn postgres_passes_the_item_store_contract() {
 
 #[tokio::test]
 async fn two_replicas_share_items_through_postgres_and_redis() {
-    let postgres = start_postgres().await;
-    let redis = start_redis().await;
-    let url = postgres.url.clone();
-    let options = StackOptions {
-        redis_url: Some(redis.url.clone()),
-        // The readers below hammer the API; limits are not under test here.
-        rate_limit: Some("1000000/s".into()),
-        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
-            config.database_url = url.clone();
-        })),
-        ..Default::default()
-    };
-    let stack = Stack::start_with(options.clone()).await;
-    let second =
-        Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
-    stack.wait_ready(&second).await;
+    let (stack, second, _redis, _postgres) = two_replicas().await;
     let (token, _) = stack.login("alice").await;
     let replicas = [stack.data_api.clone(), second.clone()];
 
@@ -113,21 +121,7 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
 
 #[tokio::test]
 async fn a_stampede_across_two_replicas_costs_one_store_query() {
-    let postgres = start_postgres().await;
-    let redis = start_redis().await;
-    let url = postgres.url.clone();
-    let options = StackOptions {
-        redis_url: Some(redis.url.clone()),
-        rate_limit: Some("1000000/s".into()),
-        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
-            config.database_url = url.clone();
-        })),
-        ..Default::default()
-    };
-    let stack = Stack::start_with(options.clone()).await;
-    let second =
-        Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
-    stack.wait_ready(&second).await;
+    let (stack, second, redis, _postgres) = two_replicas().await;
     let (token, _) = stack.login("alice").await;
     let put = stack
         .http

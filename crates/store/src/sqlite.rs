@@ -62,9 +62,24 @@ impl SqliteItemStore {
         })
     }
 
-    /// A cheap query, for readiness reporting.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    /// Starts a write transaction and checks `precondition` against the item's current version,
+    /// which it returns.
+    async fn begin_checked(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+        precondition: Precondition,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Option<i64>), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM items WHERE owner = ? AND id = ?")
+                .bind(owner.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        check(precondition, current.map(|v| rows::version(v).0))?;
+        Ok((tx, current))
     }
 }
 
@@ -98,15 +113,7 @@ impl ItemStore for SqliteItemStore {
         precondition: Precondition,
     ) -> Result<Item, StoreError> {
         let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM items WHERE owner = ? AND id = ?")
-                .bind(owner.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        check(precondition, current.map(|v| rows::version(v).0))?;
+        let (mut tx, _) = self.begin_checked(owner, id, precondition).await?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE version_counter SET value = value + 1 WHERE only_row = 1 RETURNING value",
         )
@@ -140,15 +147,7 @@ impl ItemStore for SqliteItemStore {
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
         let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM items WHERE owner = ? AND id = ?")
-                .bind(owner.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        check(precondition, current.map(|v| rows::version(v).0))?;
+        let (mut tx, current) = self.begin_checked(owner, id, precondition).await?;
         let deleted = sqlx::query("DELETE FROM items WHERE owner = ? AND id = ?")
             .bind(owner.as_str())
             .bind(id.as_str())
