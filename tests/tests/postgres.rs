@@ -165,3 +165,122 @@ async fn a_stampede_across_two_replicas_costs_one_store_query() {
         "400 concurrent cold reads through two replicas cost one store query"
     );
 }
+
+/// One replica on PostgreSQL and Redis whose cache freshness lasts one second.
+async fn short_lived_cache(
+    stale_while_revalidate: Duration,
+) -> (Stack, RedisContainer, PostgresContainer) {
+    let postgres = start_postgres().await;
+    let redis = start_redis().await;
+    let url = postgres.url.clone();
+    let options = StackOptions {
+        redis_url: Some(redis.url.clone()),
+        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
+            config.database_url = url.clone();
+            config.cache_ttl = Duration::from_secs(1);
+            config.cache_stale_while_revalidate = stale_while_revalidate;
+            config.cache_stale_if_error = Duration::from_secs(300);
+        })),
+        ..Default::default()
+    };
+    (Stack::start_with(options).await, redis, postgres)
+}
+
+async fn cache_results(stack: &Stack, result: &str) -> u64 {
+    let series = format!("portcullis_cache_requests_total{{result=\"{result}\"}}");
+    stack.metric(&stack.data_api, &series).await
+}
+
+#[tokio::test]
+async fn a_stale_item_is_served_while_one_background_refresh_runs() {
+    let (stack, _redis, _postgres) = short_lived_cache(Duration::from_secs(30)).await;
+    let (token, _) = stack.login("alice").await;
+    let put = stack
+        .http
+        .put(stack.item_url("aging"))
+        .bearer_auth(&token)
+        .json(&json!({"data": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let queries = r#"portcullis_store_queries_total{op="get"}"#;
+    let before = stack.metric(&stack.data_api, queries).await;
+    let stale = stack
+        .http
+        .get(stack.item_url("aging"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200, "the stale copy is served at once");
+    assert_eq!(cache_results(&stack, "stale").await, 1);
+    let mut refreshed = false;
+    for _ in 0..50 {
+        if stack.metric(&stack.data_api, queries).await == before + 1 {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refreshed, "one background refresh loaded the item");
+    let hits = cache_results(&stack, "hit").await;
+    let fresh = stack
+        .http
+        .get(stack.item_url("aging"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_eq!(
+        cache_results(&stack, "hit").await,
+        hits + 1,
+        "fresh again after the refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_item_is_served_while_the_store_is_down() {
+    let (stack, _redis, postgres) = short_lived_cache(Duration::ZERO).await;
+    let (token, _) = stack.login("alice").await;
+    let put = stack
+        .http
+        .put(stack.item_url("kept"))
+        .bearer_auth(&token)
+        .json(&json!({"data": "survives the outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    postgres.container.stop().await.expect("stop postgres");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let stale = stack
+        .http
+        .get(stack.item_url("kept"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 200, "stale-if-error");
+    let body: serde_json::Value = stale.json().await.unwrap();
+    assert_eq!(body["data"], "survives the outage");
+    assert_eq!(cache_results(&stack, "stale").await, 1);
+    let uncached = stack
+        .http
+        .get(stack.item_url("never-read"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        uncached.status(),
+        503,
+        "nothing stale to serve: an intended 503 problem"
+    );
+    assert_eq!(
+        uncached.headers()["content-type"],
+        "application/problem+json"
+    );
+}

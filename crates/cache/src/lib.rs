@@ -106,7 +106,7 @@ impl Cache for LocalCache {
             .and_compute_with(|current| {
                 let keep = current.is_some_and(|c| {
                     let c = c.value();
-                    now < c.deadline && c.version >= version
+                    now < c.deadline && c.version > version
                 });
                 std::future::ready(if keep { Op::Nop } else { Op::Put(entry) })
             })
@@ -161,12 +161,11 @@ async fn poll_for_fill(
     }
 }
 
-/// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a version at least as new is
-/// there, and ends the key's load lease (`KEYS[2]`): one script, so it is all atomic.
+/// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a newer version is there, and ends the key's load lease (`KEYS[2]`): one script, so it is all atomic.
 const PUT: &str = r#"
 redis.call('DEL', KEYS[2])
 local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1

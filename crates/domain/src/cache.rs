@@ -31,7 +31,7 @@ impl CacheKey {
 pub struct CacheError(pub String);
 
 /// A best-effort expiring byte cache whose writes are versioned: a write never replaces an entry
-/// of the same or a newer version. That is what keeps a slow reader from putting back a value a
+/// of a newer version. That is what keeps a slow reader from putting back a value a
 /// concurrent write has already replaced (see [`crate::usecase::items`]). Values are shared
 /// (`Arc`) so an in-process adapter can serve hits without copying.
 #[async_trait]
@@ -39,8 +39,8 @@ pub trait Cache: Send + Sync {
     /// The value under `key`, if present and not expired.
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError>;
 
-    /// Stores `value` as `version` for at most `ttl`, unless the entry present has a version
-    /// greater than or equal to `version`. `Ok(true)` if stored. Either way it ends the key's
+    /// Stores `value` as `version` for at most `ttl`, unless the entry present has a greater
+    /// version. `Ok(true)` if stored. (An equal version replaces: that renews freshness.) Either way it ends the key's
     /// lease, if any: the fill a lease holder owed has happened, or a newer value is there.
     async fn put(
         &self,

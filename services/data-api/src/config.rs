@@ -88,6 +88,16 @@ pub struct Config {
     #[arg(long, env = "DATA_API_CACHE_NEGATIVE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub cache_negative_ttl: Duration,
 
+    /// After an item's cache freshness ends, how long the stale copy is still served while
+    /// one background refresh runs.
+    #[arg(long, env = "DATA_API_CACHE_STALE_WHILE_REVALIDATE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub cache_stale_while_revalidate: Duration,
+
+    /// After an item's cache freshness ends, how long the stale copy is served when the store
+    /// fails.
+    #[arg(long, env = "DATA_API_CACHE_STALE_IF_ERROR", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub cache_stale_if_error: Duration,
+
     /// Memory bound of the in-process cache, in MiB.
     #[arg(long, env = "DATA_API_CACHE_MAX_MIB", default_value_t = 64)]
     pub cache_max_mib: u64,

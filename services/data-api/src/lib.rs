@@ -201,8 +201,13 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         CachePolicy {
             ttl: config.cache_ttl,
             negative_ttl: config.cache_negative_ttl,
+            stale_while_revalidate: config.cache_stale_while_revalidate,
+            stale_if_error: config.cache_stale_if_error,
             ..CachePolicy::default()
         },
+        Arc::new(|refresh| {
+            tokio::spawn(refresh);
+        }),
     );
     let verifier = JwksVerifier::new(VerifierConfig {
         leeway: config.token_leeway,

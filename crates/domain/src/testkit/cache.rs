@@ -40,15 +40,20 @@ pub async fn run(cache: Arc<dyn Cache>) {
         "owners never share entries"
     );
 
-    // Versions only move forward: an older or equal write is refused and changes nothing.
+    // Versions never move backwards: an older write is refused and changes nothing; an equal
+    // one replaces (that is how a refresh renews an unchanged entry).
     assert!(!cache
         .put(&k, 4, bytes(b"older"), MINUTE)
         .await
         .expect("put"));
-    assert!(!cache.put(&k, 5, bytes(b"same"), MINUTE).await.expect("put"));
     assert_eq!(
         cache.get(&k).await.expect("answers").as_deref(),
         Some(&*value)
+    );
+    assert!(cache.put(&k, 5, bytes(b"same"), MINUTE).await.expect("put"));
+    assert_eq!(
+        cache.get(&k).await.expect("answers").as_deref(),
+        Some(&b"same"[..])
     );
     assert!(cache
         .put(&k, 6, bytes(b"newer"), MINUTE)
@@ -59,14 +64,10 @@ pub async fn run(cache: Arc<dyn Cache>) {
         Some(&b"newer"[..])
     );
 
-    // Version 0 (what a reader caches for "not found") never replaces anything.
+    // Version 0 (what a reader caches for "not found") never replaces an item.
     let fresh = key(&owner, "fresh");
     assert!(cache
         .put(&fresh, 0, bytes(b"absent"), MINUTE)
-        .await
-        .expect("put"));
-    assert!(!cache
-        .put(&fresh, 0, bytes(b"absent again"), MINUTE)
         .await
         .expect("put"));
     assert!(cache
@@ -77,6 +78,10 @@ pub async fn run(cache: Arc<dyn Cache>) {
         .put(&fresh, 0, bytes(b"absent"), MINUTE)
         .await
         .expect("put"));
+    assert_eq!(
+        cache.get(&fresh).await.expect("answers").as_deref(),
+        Some(&b"created"[..])
+    );
 
     // Concurrent writers of different versions: the newest wins, whatever the order.
     let raced = key(&owner, "raced");
