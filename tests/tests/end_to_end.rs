@@ -144,6 +144,22 @@ async fn conditional_requests_use_the_version_as_etag() {
         .await
         .unwrap();
     assert_eq!(cached.status(), 304);
+    let queries = r#"portcullis_store_queries_total{op="get"}"#;
+    let before = stack.metric(&stack.data_api, queries).await;
+    let again = stack
+        .http
+        .get(stack.item_url("doc"))
+        .bearer_auth(&token)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(
+        stack.metric(&stack.data_api, queries).await,
+        before,
+        "304 straight from the cache"
+    );
 
     let second = put(json!({"data": 2}))
         .header("if-match", etag.clone())

@@ -109,6 +109,27 @@ async fn two_replicas_share_items_through_postgres_and_redis() {
             .unwrap();
         assert_eq!(gone.status(), 404, "no replica serves a deleted item");
     }
+    // Owner isolation through the shared cache: bob never sees alice's item, warm or cold.
+    let (bob, _) = stack.login("bob").await;
+    let write = stack
+        .http
+        .put(format!("{}/v1/items/private", replicas[0]))
+        .bearer_auth(&token)
+        .json(&json!({"data": "alice only"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 200);
+    for reader in &replicas {
+        let peek = stack
+            .http
+            .get(format!("{reader}/v1/items/private"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(peek.status(), 404, "bob never sees alice's cached item");
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
         reader.await.unwrap();

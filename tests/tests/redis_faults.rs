@@ -121,6 +121,16 @@ async fn a_hanging_redis_degrades_to_local_limits_and_recovers() {
         decisions(&stack, "fallback").await >= 20,
         "local fallback decided"
     );
+    let bypassed = stack
+        .metric(
+            &stack.data_api,
+            r#"portcullis_cache_requests_total{result="bypass"}"#,
+        )
+        .await;
+    assert!(
+        bypassed >= 1,
+        "reads went around the hanging cache to the store"
+    );
     let breaker = stack
         .metric(
             &stack.data_api,
