@@ -10,9 +10,8 @@ use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{ItemData, ItemId};
 use portcullis_domain::store::Precondition;
 use portcullis_domain::usecase::items::{CachePolicy, ItemService};
-use portcullis_ratelimit::connect_redis;
 use portcullis_store::SqliteItemStore;
-use std::process::{Command, Stdio};
+use portcullis_tests::start_local_redis_server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,34 +20,8 @@ const DURATION: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut connection = None;
-    for _ in 0..50 {
-        if let Ok(c) = connect_redis(&url, Duration::from_secs(1)).await {
-            connection = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let connection = connection.expect("redis started");
+    let server = start_local_redis_server().await;
+    let connection = server.connection.clone();
     let store = SqliteItemStore::connect("sqlite::memory:")
         .await
         .expect("store");
@@ -135,8 +108,7 @@ async fn main() {
         )
         .await
     };
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     println!("| read path ({READERS} concurrent readers) | reads/s | µs per read (wall, per reader) | ratio |");
     println!("|---|---:|---:|---:|");
     for (label, rate) in [bare, service] {

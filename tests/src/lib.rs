@@ -328,6 +328,61 @@ async fn start_redis_with(host_port: Option<u16>) -> RedisContainer {
     }
 }
 
+/// A `redis-server` process on a free loopback port, stopped on drop: the benchmarks measure
+/// Redis itself, without a container network in the way. Needs Debian's `redis-server`.
+pub struct LocalRedisServer {
+    process: std::process::Child,
+    /// The port it listens on (for `redis-benchmark`).
+    pub port: u16,
+    /// A connection to it.
+    pub connection: portcullis_ratelimit::ConnectionManager,
+}
+
+impl Drop for LocalRedisServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts the server and connects to it (waiting at most 5 s).
+pub async fn start_local_redis_server() -> LocalRedisServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut process = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (apt-get install redis-server)");
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if let Ok(connection) =
+            portcullis_ratelimit::connect_redis(&url, Duration::from_secs(1)).await
+        {
+            return LocalRedisServer {
+                process,
+                port,
+                connection,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = process.kill();
+    let _ = process.wait();
+    panic!("redis-server on port {port} never accepted a connection");
+}
+
 /// A PostgreSQL server in a container, removed when dropped.
 pub struct PostgresContainer {
     /// Keeps the container alive.

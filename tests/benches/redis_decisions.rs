@@ -3,23 +3,17 @@
 //! Redis commands per decision (must be 1).
 //!
 //! Needs `redis-server` and `redis-benchmark` (Debian: `apt-get install redis-server`).
-//! Run: `cargo bench -p portcullis-ratelimit --bench redis_decisions`.
+//! Run: `cargo bench -p portcullis-tests --bench redis_decisions`.
 
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
-use portcullis_ratelimit::{connect_redis, RedisRateLimiter};
-use std::process::{Command, Stdio};
+use portcullis_ratelimit::RedisRateLimiter;
+use portcullis_tests::start_local_redis_server;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: usize = 64;
 const DURATION: Duration = Duration::from_secs(5);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 /// Commands clients sent: script invocations and plain commands, but not the commands a script
 /// runs inside Redis (INFO counts those too).
@@ -44,31 +38,8 @@ async fn commands(connection: &mut portcullis_ratelimit::ConnectionManager) -> u
 
 #[tokio::main]
 async fn main() {
-    let port = free_port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut connection = None;
-    for _ in 0..50 {
-        if let Ok(c) = connect_redis(&url, Duration::from_secs(1)).await {
-            connection = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let connection = connection.expect("redis started");
+    let server = start_local_redis_server().await;
+    let (port, connection) = (server.port, server.connection.clone());
     let limiter = Arc::new(RedisRateLimiter::new(
         connection.clone(),
         "rl:",
@@ -142,8 +113,7 @@ async fn main() {
         .find(|(_, unit)| unit.starts_with("requests"))
         .and_then(|(n, _)| n.parse().ok())
         .expect("redis-benchmark printed a rate");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 
     println!("| measurement ({CONNECTIONS} concurrent callers, 2 windows) | per second | ratio |");
     println!("|---|---:|---:|");
