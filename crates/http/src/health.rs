@@ -28,11 +28,16 @@ pub trait Readiness: Send + Sync {
 }
 
 /// `GET /healthz`: never checks dependencies.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive (liveness; no dependency checks).", body = serde_json::Value)))]
 pub async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
 /// `GET /readyz`: 200 when ready, 503 when not, with dependency detail either way.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready to serve; the body reports each dependency.", body = serde_json::Value),
+    (status = 503, description = "Not ready (for example no keys yet); the body says why.", body = serde_json::Value)))]
 pub async fn readyz(State(readiness): State<Arc<dyn Readiness>>) -> Response {
     let ready = readiness.ready();
     let body = serde_json::json!({

@@ -5,9 +5,12 @@ pub mod auth;
 pub mod client_ip;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
+pub mod probe;
 pub mod problem;
 pub mod ratelimit;
 pub mod resilience;
 pub mod server;
+pub mod transport;
 
 pub use problem::Problem;

@@ -157,6 +157,8 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format.", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut response = metrics.render().into_response();
     response.headers_mut().insert(

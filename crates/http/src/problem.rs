@@ -6,13 +6,18 @@ use serde::Serialize;
 
 /// A problem details response. `detail` is written for the caller and must never carry
 /// internals (errors, paths, queries): those go to the log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`: the status says what happened.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The status's standard reason phrase.
     title: &'static str,
+    /// The HTTP status code.
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16)]
     status: StatusCode,
+    /// What went wrong, for the caller; never internals.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
     #[serde(skip)]

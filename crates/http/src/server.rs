@@ -1,14 +1,23 @@
 //! The server loop and the layers every service wears.
 
+use crate::health::Readiness;
 use crate::metrics::{metrics_handler, track_requests, Metrics};
 use crate::problem;
+use crate::transport::{TransportSettings, MAX_HEADER_BYTES};
+use axum::extract::ConnectInfo;
 use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
 use http::HeaderName;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -45,11 +54,20 @@ fn panic_problem(_: Box<dyn std::any::Any + Send + 'static>) -> http::Response<a
     ))
 }
 
-/// Adds what every service has: `/healthz`, `/metrics`, problem answers for unknown routes and
-/// methods, security headers, request metrics, a span per request and request ids.
-pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
-    let router = router
+/// Adds what every service has: transport limits on the API routes, `/healthz`, `/readyz`,
+/// `/metrics` (outside the limits, so probes answer under overload), problem answers for unknown
+/// routes and methods, CORS when configured, security headers, request metrics, a span per
+/// request and request ids.
+pub fn with_common_layers(
+    router: Router,
+    readiness: Arc<dyn Readiness>,
+    metrics: Arc<Metrics>,
+    transport: &TransportSettings,
+) -> Router {
+    let router = transport
+        .limit(router)
         .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(crate::health::readyz).with_state(readiness))
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
@@ -70,14 +88,16 @@ pub fn with_common_layers(router: Router, metrics: Arc<Metrics>) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_problem));
-    security_headers(router)
+    security_headers(transport.cors(router))
 }
 
-/// A bound service: its listener, its router, and the background tasks (key reloads, key-set
-/// refreshes) that live exactly as long as it. Both services' `build` return one.
+/// A bound service: its listener, its router, its transport limits, and the background tasks
+/// (key reloads, key-set refreshes) that live exactly as long as it. Both services' `build`
+/// return one.
 pub struct Service {
     listener: TcpListener,
     router: Router,
+    transport: TransportSettings,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -86,11 +106,13 @@ impl Service {
     pub fn new(
         listener: TcpListener,
         router: Router,
+        transport: TransportSettings,
         tasks: Vec<tokio::task::JoinHandle<()>>,
     ) -> Self {
         Self {
             listener,
             router,
+            transport,
             _tasks: tasks,
         }
     }
@@ -107,18 +129,62 @@ impl Service {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+    /// for up to the shutdown grace before closing what is left.
+    ///
+    /// This is hyper's connection loop rather than `axum::serve` because axum does not expose
+    /// the header-read timeout and head-size limits that keep slow clients from holding
+    /// connections.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.transport.header_read_timeout)
+            .max_header_size(MAX_HEADER_BYTES);
+        let connections = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Responses are small and written whole: waiting to coalesce them only adds latency.
+            let _ = stream.set_nodelay(true);
+            let service =
+                self.router
+                    .clone()
+                    .map_request(move |mut request: http::Request<Incoming>| {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        request
+                    });
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let connection = connections.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, %peer, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        let open = connections.count();
+        tokio::select! {
+            () = connections.shutdown() => tracing::info!(open, "drained"),
+            () = tokio::time::sleep(self.transport.shutdown_grace) => {
+                tracing::warn!(grace = ?self.transport.shutdown_grace, "shutdown grace ran out; closing the remaining connections");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+portcullis_http::transport_args!("ISSUER");
+
 /// Settings of `auth-issuer serve`.
 #[derive(Args, Debug, Clone)]
 pub struct Config {
@@ -72,6 +74,10 @@ pub struct Config {
     /// Timeout of each Redis call.
     #[arg(long, env = "ISSUER_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,
+
+    /// Transport limits and shutdown.
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// Why the configuration was refused at start-up.
@@ -123,6 +129,7 @@ impl Config {
         if self.users_file.is_none() {
             return Err(ConfigError::Missing("ISSUER_USERS_FILE (--users-file)"));
         }
+        self.transport.settings().map_err(ConfigError::OutOfRange)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The Portcullis auth issuer as a library: [`build`] wires the adapters and binds the listener
 //! (port 0 allowed, so tests run real servers side by side), [`App::run`] serves.
 
+mod api_doc;
 pub mod config;
 pub mod form;
 pub mod oauth_error;
@@ -126,6 +127,10 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
 /// Like [`build`], on a listener the caller bound (to know the address before building).
 pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
     config.validate()?;
+    let transport = config
+        .transport
+        .settings()
+        .map_err(config::ConfigError::OutOfRange)?;
     let keys_dir = config
         .keys_dir
         .clone()
@@ -212,17 +217,15 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(routes::wellknown::discovery),
+            get(routes::wellknown::authorization_server_metadata),
         )
         .layer(axum::extract::DefaultBodyLimit::max(
             routes::token::MAX_FORM_BYTES,
         ))
         .with_state(state)
-        .route(
-            "/readyz",
-            get(portcullis_http::health::readyz).with_state(readiness),
-        )
+        .merge(portcullis_http::openapi::route(&api_doc::document()))
         .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
-    let router = portcullis_http::server::with_common_layers(router, metrics);
-    Ok(App::new(listener, router, vec![key_watch]))
+    let router =
+        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport);
+    Ok(App::new(listener, router, transport, vec![key_watch]))
 }

@@ -7,6 +7,8 @@ use portcullis_http::ratelimit::{FailureMode, LimitRule};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+portcullis_http::transport_args!("DATA_API");
+
 /// Settings of `data-api`.
 #[derive(Args, Debug, Clone)]
 pub struct Config {
@@ -129,6 +131,10 @@ pub struct Config {
     /// How long the last good key set is used while the issuer is unreachable.
     #[arg(long, env = "DATA_API_JWKS_MAX_STALENESS", default_value = "6h", value_parser = humantime::parse_duration)]
     pub jwks_max_staleness: Duration,
+
+    /// Transport limits and shutdown.
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 impl Config {
@@ -160,6 +166,7 @@ impl Config {
         if self.replicas == 0 {
             return Err("DATA_API_REPLICAS must be at least 1".into());
         }
+        self.transport.settings()?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The Portcullis data API as a library: [`build`] wires the adapters and binds the listener
 //! (port 0 allowed), [`App::run`] serves.
 
+mod api_doc;
 pub mod config;
 pub mod counting_store;
 mod items;
@@ -159,6 +160,7 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
 /// Like [`build`], on a listener the caller bound (to know the address before building).
 pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
     config.validate().map_err(BuildError::Config)?;
+    let transport = config.transport.settings().map_err(BuildError::Config)?;
     let metrics = Arc::new(Metrics::new());
     let store: Arc<dyn ItemStore> = Arc::new(CountingStore::new(
         open_store(&config).await?,
@@ -283,11 +285,9 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .route_layer(from_fn_with_state(ip_limits, limit))
         .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
         .with_state(state)
-        .route(
-            "/readyz",
-            get(portcullis_http::health::readyz).with_state(readiness),
-        )
+        .merge(portcullis_http::openapi::route(&api_doc::document()))
         .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
-    let router = portcullis_http::server::with_common_layers(router, metrics);
-    Ok(App::new(listener, router, vec![jwks_refresh]))
+    let router =
+        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport);
+    Ok(App::new(listener, router, transport, vec![jwks_refresh]))
 }

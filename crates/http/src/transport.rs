@@ -1,0 +1,269 @@
+//! Transport limits: how long and how much a client may take of a service, and how a service
+//! leaves. Hostile or broken clients (slow headers, floods, never-ending handlers) must cost a
+//! bounded amount and get a clear answer, not a growing queue.
+
+use crate::problem::Problem;
+use axum::error_handling::HandleErrorLayer;
+use axum::Router;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use std::time::Duration;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::error::Overloaded;
+use tower::timeout::error::Elapsed;
+use tower::{BoxError, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The largest request head (request line and headers) a service reads; longer ones get 431.
+/// Tokens are capped at 8 KiB, so 16 KiB leaves room for every legitimate header set.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What a service allows its clients, validated from [`TransportArgs`](crate::transport_args).
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    /// Longest a request may run before it is answered with a 503 problem.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send a request head (slow-client protection).
+    pub header_read_timeout: Duration,
+    /// Requests served at once; the next one is refused at once with a 503 problem.
+    pub max_concurrent_requests: usize,
+    /// After a shutdown signal, how long in-flight requests may run before connections close.
+    pub shutdown_grace: Duration,
+    /// Browser origins allowed by CORS; empty means no CORS headers at all.
+    pub cors_allowed_origins: Vec<HeaderValue>,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
+            max_concurrent_requests: 512,
+            shutdown_grace: Duration::from_secs(20),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl TransportSettings {
+    /// Checks the settings; `prefix` names the service's environment variables in messages.
+    pub fn new(
+        prefix: &str,
+        request_timeout: Duration,
+        header_read_timeout: Duration,
+        max_concurrent_requests: usize,
+        shutdown_grace: Duration,
+        cors_allowed_origins: &[String],
+    ) -> Result<Self, String> {
+        let at_least = |value: Duration, min_ms: u64, name: &str| {
+            if value < Duration::from_millis(min_ms) {
+                Err(format!("{prefix}_{name} must be at least {min_ms}ms"))
+            } else {
+                Ok(())
+            }
+        };
+        at_least(request_timeout, 100, "REQUEST_TIMEOUT")?;
+        at_least(header_read_timeout, 100, "HEADER_READ_TIMEOUT")?;
+        if max_concurrent_requests == 0 {
+            return Err(format!(
+                "{prefix}_MAX_CONCURRENT_REQUESTS must be at least 1"
+            ));
+        }
+        if shutdown_grace > Duration::from_secs(300) {
+            return Err(format!("{prefix}_SHUTDOWN_GRACE must be at most 5m"));
+        }
+        let cors_allowed_origins = cors_allowed_origins
+            .iter()
+            .map(|origin| parse_origin(origin))
+            .collect::<Result<_, _>>()
+            .map_err(|bad| {
+                format!("{prefix}_CORS_ALLOWED_ORIGINS: {bad:?} is not an origin like https://app.example.com")
+            })?;
+        Ok(Self {
+            request_timeout,
+            header_read_timeout,
+            max_concurrent_requests,
+            shutdown_grace,
+            cors_allowed_origins,
+        })
+    }
+
+    /// Wraps the API routes (not health or metrics, which must answer under overload) in the
+    /// concurrency limit and the request timeout; both answer with a 503 problem.
+    pub fn limit(&self, router: Router) -> Router {
+        router.layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overload_problem))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    self.max_concurrent_requests,
+                ))
+                .timeout(self.request_timeout),
+        )
+    }
+
+    /// Adds CORS answers for the allowed origins, or returns the router untouched when none are
+    /// configured: browsers then refuse cross-origin calls, the safe default for an API.
+    pub fn cors(&self, router: Router) -> Router {
+        if self.cors_allowed_origins.is_empty() {
+            return router;
+        }
+        let origins = if self.cors_allowed_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(self.cors_allowed_origins.iter().cloned())
+        };
+        router.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::PUT, Method::DELETE, Method::POST])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_MATCH,
+                    header::IF_NONE_MATCH,
+                    crate::server::REQUEST_ID.clone(),
+                ])
+                .expose_headers([
+                    header::ETAG,
+                    header::RETRY_AFTER,
+                    HeaderName::from_static("ratelimit"),
+                    HeaderName::from_static("ratelimit-policy"),
+                    crate::server::REQUEST_ID.clone(),
+                ])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+}
+
+/// `*`, or `scheme://host[:port]` with nothing after it.
+fn parse_origin(origin: &str) -> Result<HeaderValue, &str> {
+    let well_formed = origin == "*"
+        || origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+        });
+    if !well_formed {
+        return Err(origin);
+    }
+    HeaderValue::from_str(origin).map_err(|_| origin)
+}
+
+async fn overload_problem(error: BoxError) -> Problem {
+    if error.is::<Overloaded>() {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .detail("the service is at its concurrency limit; retry shortly")
+            .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    } else if error.is::<Elapsed>() {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .detail("the request took longer than the service allows")
+    } else {
+        tracing::error!(%error, "request failed in the transport layers");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+/// Declares `TransportArgs`, the transport flags of one service, under its environment prefix
+/// (`ISSUER`, `DATA_API`): both services take the same settings, each under its own names.
+#[macro_export]
+macro_rules! transport_args {
+    ($prefix:literal) => {
+        /// Limits on what one client may take of the service, and how it shuts down.
+        #[derive(clap::Args, Debug, Clone)]
+        pub struct TransportArgs {
+            /// Longest a request may run before it is answered with a 503 problem.
+            #[arg(long, env = concat!($prefix, "_REQUEST_TIMEOUT"), default_value = "10s", value_parser = humantime::parse_duration)]
+            pub request_timeout: std::time::Duration,
+
+            /// Longest a client may take to send a request's headers; slower clients (and idle
+            /// keep-alive connections) are disconnected.
+            #[arg(long, env = concat!($prefix, "_HEADER_READ_TIMEOUT"), default_value = "5s", value_parser = humantime::parse_duration)]
+            pub header_read_timeout: std::time::Duration,
+
+            /// Requests served at once; beyond it requests are refused at once with a 503
+            /// problem rather than queued.
+            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS"), default_value_t = 512)]
+            pub max_concurrent_requests: usize,
+
+            /// After SIGTERM, how long in-flight requests may finish before connections close.
+            #[arg(long, env = concat!($prefix, "_SHUTDOWN_GRACE"), default_value = "20s", value_parser = humantime::parse_duration)]
+            pub shutdown_grace: std::time::Duration,
+
+            /// Browser origins allowed to call the service (CORS), comma-separated, e.g.
+            /// `https://app.example.com`; unset = no CORS.
+            #[arg(long, env = concat!($prefix, "_CORS_ALLOWED_ORIGINS"), value_delimiter = ',')]
+            pub cors_allowed_origins: Vec<String>,
+        }
+
+        impl TransportArgs {
+            /// The validated settings.
+            pub fn settings(&self) -> Result<$crate::transport::TransportSettings, String> {
+                $crate::transport::TransportSettings::new(
+                    $prefix,
+                    self.request_timeout,
+                    self.header_read_timeout,
+                    self.max_concurrent_requests,
+                    self.shutdown_grace,
+                    &self.cors_allowed_origins,
+                )
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(origins: &[&str]) -> Result<TransportSettings, String> {
+        let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+        let d = TransportSettings::default();
+        TransportSettings::new(
+            "TEST",
+            d.request_timeout,
+            d.header_read_timeout,
+            d.max_concurrent_requests,
+            d.shutdown_grace,
+            &origins,
+        )
+    }
+
+    #[test]
+    fn origins_must_be_bare_scheme_and_host() {
+        assert!(settings(&["https://app.example.com", "http://localhost:3000", "*"]).is_ok());
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x",
+            "https://",
+            "https://a\nb",
+        ] {
+            let error = settings(&[bad]).unwrap_err();
+            assert!(
+                error.contains("TEST_CORS_ALLOWED_ORIGINS"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_concurrency_and_tiny_timeouts_are_refused() {
+        let d = TransportSettings::default();
+        let tiny = Duration::from_millis(10);
+        assert!(
+            TransportSettings::new("T", tiny, d.header_read_timeout, 1, d.shutdown_grace, &[])
+                .is_err()
+        );
+        assert!(
+            TransportSettings::new("T", d.request_timeout, tiny, 1, d.shutdown_grace, &[]).is_err()
+        );
+        assert!(TransportSettings::new(
+            "T",
+            d.request_timeout,
+            d.header_read_timeout,
+            0,
+            d.shutdown_grace,
+            &[]
+        )
+        .is_err());
+    }
+}
