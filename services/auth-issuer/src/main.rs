@@ -3,8 +3,11 @@
 use anyhow::Context;
 use auth_issuer::Config;
 use clap::{Parser, Subcommand};
+use portcullis_http::probe;
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The Portcullis auth issuer.
 #[derive(Parser)]
@@ -30,6 +33,24 @@ enum Command {
     },
     /// Load the configuration, keys and users file, report problems, and exit.
     CheckConfig(Config),
+    /// Probe a running issuer's readiness and exit 0 (ready) or 1: the container health check,
+    /// since the image has no shell or curl to probe with.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Settings of `auth-issuer healthcheck`.
+#[derive(clap::Args)]
+struct HealthcheckArgs {
+    /// The issuer's listen address; the probe connects to its port (over loopback when the
+    /// address is a wildcard), so it follows `ISSUER_LISTEN` without being told twice.
+    #[arg(long, env = "ISSUER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// URL to probe instead of `/readyz` at the listen address.
+    #[arg(long)]
+    url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +60,10 @@ enum KeysCommand {
         /// Where to write the key.
         #[arg(long)]
         out: PathBuf,
+        /// If `--out` already exists, keep it and print its kid instead of failing: makes a
+        /// first-start init step (docker compose) safe to run on every start.
+        #[arg(long)]
+        if_missing: bool,
     },
 }
 
@@ -60,8 +85,19 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Keys {
-            command: KeysCommand::Generate { out },
+            command: KeysCommand::Generate { out, if_missing },
         }) => {
+            if if_missing && out.symlink_metadata().is_ok() {
+                let pem = std::fs::read_to_string(&out)
+                    .with_context(|| format!("reading {}", out.display()))?;
+                let kid = portcullis_jwt::SigningKey::from_pem(&pem)
+                    .with_context(|| format!("{} exists but is not a usable key", out.display()))?
+                    .kid()
+                    .to_string();
+                eprintln!("{} exists; keeping it", out.display());
+                println!("{kid}");
+                return Ok(());
+            }
             let pem = portcullis_jwt::generate_rsa_pem()?;
             let kid = portcullis_jwt::SigningKey::from_pem(&pem)?
                 .kid()
@@ -74,6 +110,14 @@ async fn main() -> anyhow::Result<()> {
             config.listen.set_port(0);
             auth_issuer::build(config).await?;
             println!("configuration ok");
+            Ok(())
+        }
+        Some(Command::Healthcheck(args)) => {
+            let url = args
+                .url
+                .unwrap_or_else(|| probe::local_url(args.listen, probe::READINESS_PATH));
+            let status = probe::check(&url, args.timeout).await?;
+            println!("ready: {url} answered {status}");
             Ok(())
         }
     }

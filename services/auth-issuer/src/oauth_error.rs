@@ -6,7 +6,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 
 /// An OAuth error answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthError {
     #[serde(skip)]
     status: StatusCode,

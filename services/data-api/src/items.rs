@@ -49,13 +49,17 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 fn store_problem(error: StoreError) -> Problem {
     match error {
-        StoreError::PreconditionFailed => Problem::new(StatusCode::PRECONDITION_FAILED)
-            .detail("the item has changed since the version you named"),
+        StoreError::PreconditionFailed => changed(),
         StoreError::Unavailable(reason) => {
             tracing::error!(%reason, "item store failed");
             Problem::unavailable()
         }
     }
+}
+
+fn changed() -> Problem {
+    Problem::new(StatusCode::PRECONDITION_FAILED)
+        .detail("the item has changed since the version you named")
 }
 
 /// Parses one strong entity tag (`"123"`) or `*`. Weak tags never match (RFC 9110 §13.1.1).
@@ -75,11 +79,16 @@ fn parse_condition(value: &HeaderValue, star: Precondition) -> Result<Preconditi
         return Err(Problem::new(StatusCode::PRECONDITION_FAILED)
             .detail("weak entity tags cannot be used for writes"));
     }
-    tag.strip_prefix('"')
+    let digits = tag
+        .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| Problem::bad_request("malformed entity tag"))?;
+    // A version too large to exist is well-formed; it just cannot match.
+    digits
+        .parse::<u64>()
         .map(|v| Precondition::Matches(Version(v)))
-        .ok_or_else(|| Problem::bad_request("malformed entity tag"))
+        .map_err(|_| changed())
 }
 
 /// The write precondition from `If-Match` / `If-None-Match: *`.
@@ -87,9 +96,15 @@ fn precondition(headers: &HeaderMap, allow_create_only: bool) -> Result<Precondi
     let if_match = headers.get(header::IF_MATCH);
     let if_none_match = headers.get(header::IF_NONE_MATCH);
     match (if_match, if_none_match) {
-        (Some(_), Some(_)) => Err(Problem::bad_request(
-            "use If-Match or If-None-Match, not both",
-        )),
+        (Some(if_match), Some(if_none_match)) => {
+            parse_condition(if_match, Precondition::Exists)?;
+            if !(allow_create_only && if_none_match.as_bytes() == b"*") {
+                return Err(Problem::bad_request("writes accept only If-None-Match: *"));
+            }
+            // The item would have to exist and not exist at once (RFC 9110 §13.2.2).
+            Err(Problem::new(StatusCode::PRECONDITION_FAILED)
+                .detail("If-Match and If-None-Match: * can never both hold"))
+        }
         (Some(value), None) => parse_condition(value, Precondition::Exists),
         (None, Some(value)) if allow_create_only && value.as_bytes() == b"*" => {
             Ok(Precondition::Absent)
@@ -100,19 +115,43 @@ fn precondition(headers: &HeaderMap, allow_create_only: bool) -> Result<Precondi
 }
 
 /// Whether `If-None-Match` names the current version (or `*`); weak comparison, as for GET.
-fn matches_none(headers: &HeaderMap, version: Version) -> bool {
+/// A value that is not a list of entity tags is refused rather than ignored.
+fn matches_none(headers: &HeaderMap, version: Version) -> Result<bool, Problem> {
+    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
+        return Ok(false);
+    };
+    let malformed = || Problem::bad_request("If-None-Match must be * or a list of entity tags");
+    let value = value.to_str().map_err(|_| malformed())?.trim();
+    if value == "*" {
+        return Ok(true);
+    }
     let current = format!("\"{}\"", version.0);
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == "*" || t == current)
-        })
+    let mut matched = false;
+    for tag in value.split(',').map(|t| t.trim().trim_start_matches("W/")) {
+        let opaque = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .ok_or_else(malformed)?;
+        if opaque.contains('"') {
+            return Err(malformed());
+        }
+        matched |= tag == current;
+    }
+    Ok(matched)
 }
 
 /// `GET /v1/items/{id}`.
+#[utoipa::path(get, path = "/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
+        ("If-None-Match" = Option<String>, Header, description = "ETags from earlier reads, or `*`: 304 when one matches", pattern = r#"^(\*|(W/)?"[!#-+\--~]*"( *, *(W/)?"[!#-+\--~]*")*)$"#)),
+    responses(
+        (status = 200, description = "The item.", body = crate::api_doc::ItemDoc,
+            headers(("ETag" = String, description = "The version, quoted"), ("Cache-Control" = String))),
+        (status = 304, description = "The item still has the version named in If-None-Match.",
+            headers(("ETag" = String, description = "The version, quoted"))),
+        (status = 404, description = "No such item for this caller (another owner's item looks the same).",
+            body = portcullis_http::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["items:read"])))]
 pub async fn get_item(
     State(state): State<DataState>,
     caller: Caller,
@@ -133,7 +172,7 @@ pub async fn get_item(
         .inc();
     // Another owner's item is indistinguishable from a missing one.
     let item = item.ok_or_else(Problem::not_found)?;
-    let mut response = if matches_none(&headers, item.version) {
+    let mut response = if matches_none(&headers, item.version)? {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         json_response(StatusCode::OK, item_json(&item))
@@ -159,6 +198,21 @@ struct PutBody<'a> {
 }
 
 /// `PUT /v1/items/{id}`, body `{"data": <any JSON>}`.
+#[utoipa::path(put, path = "/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the item has this version (ETag) or exists (`*`)", pattern = r#"^(\*|"[0-9]+")$"#),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: write only if the item does not exist", pattern = r#"^\*$"#)),
+    request_body(content = crate::api_doc::PutItemDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored; the new version.", body = crate::api_doc::ItemDoc,
+            headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 412, description = "The precondition failed: the item changed or (does not) exist.",
+            body = portcullis_http::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The item's data is over 1 MiB.",
+            body = portcullis_http::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json.",
+            body = portcullis_http::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["items:write"])))]
 pub async fn put_item(
     State(state): State<DataState>,
     caller: Caller,
@@ -168,7 +222,6 @@ pub async fn put_item(
 ) -> Result<Response, Problem> {
     caller.require_scope(ITEMS_WRITE)?;
     let id = item_id(path)?;
-    let precondition = precondition(&headers, true)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -193,6 +246,9 @@ pub async fn put_item(
     }
     let data =
         ItemData::parse(parsed.data.get()).map_err(|e| Problem::bad_request(e.to_string()))?;
+    // Preconditions are judged only for a well-formed request: a bad body is a 400 whatever the
+    // item's state.
+    let precondition = precondition(&headers, true)?;
     let item = state
         .items
         .put(&caller.0.subject, &id, data, precondition)
@@ -206,6 +262,16 @@ pub async fn put_item(
 }
 
 /// `DELETE /v1/items/{id}`: 204, or 404 when there was nothing to delete.
+#[utoipa::path(delete, path = "/v1/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the item has this version (ETag) or exists (`*`)", pattern = r#"^(\*|"[0-9]+")$"#)),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such item for this caller.",
+            body = portcullis_http::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The item's version is not the one named in If-Match.",
+            body = portcullis_http::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["items:write"])))]
 pub async fn delete_item(
     State(state): State<DataState>,
     caller: Caller,
@@ -236,6 +302,12 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/items?cursor=&limit=`: the caller's items in id order, `limit` 1–1000 (default 100).
+#[utoipa::path(get, path = "/v1/items", tag = "items",
+    params(
+        ("cursor" = Option<String>, Query, description = "The `next` of the previous page", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1–1000 (default 100)", minimum = 1, maximum = 1000)),
+    responses((status = 200, description = "One page of the caller's items.", body = crate::api_doc::ItemPageDoc)),
+    security(("bearer" = ["items:read"])))]
 pub async fn list_items(
     State(state): State<DataState>,
     caller: Caller,
@@ -309,22 +381,18 @@ mod tests {
 
     #[test]
     fn if_none_match_uses_weak_comparison() {
-        assert!(matches_none(
-            &headers(&[(header::IF_NONE_MATCH, "\"3\"")]),
-            Version(3)
-        ));
+        assert!(matches_none(&headers(&[(header::IF_NONE_MATCH, "\"3\"")]), Version(3)).unwrap());
         assert!(matches_none(
             &headers(&[(header::IF_NONE_MATCH, "W/\"3\", \"4\"")]),
             Version(3)
-        ));
-        assert!(matches_none(
-            &headers(&[(header::IF_NONE_MATCH, "*")]),
-            Version(3)
-        ));
-        assert!(!matches_none(
-            &headers(&[(header::IF_NONE_MATCH, "\"4\"")]),
-            Version(3)
-        ));
-        assert!(!matches_none(&headers(&[]), Version(3)));
+        )
+        .unwrap());
+        assert!(matches_none(&headers(&[(header::IF_NONE_MATCH, "*")]), Version(3)).unwrap());
+        assert!(!matches_none(&headers(&[(header::IF_NONE_MATCH, "\"4\"")]), Version(3)).unwrap());
+        assert!(!matches_none(&headers(&[]), Version(3)).unwrap());
+        for malformed in ["3", "\"3", "\"3\", 4", "W/"] {
+            let headers = headers(&[(header::IF_NONE_MATCH, malformed)]);
+            assert!(matches_none(&headers, Version(3)).is_err(), "{malformed}");
+        }
     }
 }

@@ -1,19 +1,64 @@
-//! `data-api`: parses the configuration and runs the service.
+//! `data-api`: parses the command line and runs the service or its health check.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use portcullis_http::probe;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The Portcullis data API.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
-    config: data_api::Config,
+    serve: data_api::Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the items API (the default).
+    Serve(Box<data_api::Config>),
+    /// Probe a running data API's readiness and exit 0 (ready) or 1: the container health
+    /// check, since the image has no shell or curl to probe with.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Settings of `data-api healthcheck`.
+#[derive(clap::Args)]
+struct HealthcheckArgs {
+    /// The data API's listen address; the probe connects to its port (over loopback when the
+    /// address is a wildcard), so it follows `DATA_API_LISTEN` without being told twice.
+    #[arg(long, env = "DATA_API_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// URL to probe instead of `/readyz` at the listen address.
+    #[arg(long)]
+    url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     portcullis_telemetry::init();
-    let app = data_api::build(Cli::parse().config).await?;
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(*config).await,
+        Some(Command::Healthcheck(args)) => {
+            let url = args
+                .url
+                .unwrap_or_else(|| probe::local_url(args.listen, probe::READINESS_PATH));
+            let status = probe::check(&url, args.timeout).await?;
+            println!("ready: {url} answered {status}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: data_api::Config) -> anyhow::Result<()> {
+    let app = data_api::build(config).await?;
     tracing::info!(addr = %app.local_addr(), "data api listening");
     app.run().await?;
     Ok(())

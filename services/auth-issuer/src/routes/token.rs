@@ -22,7 +22,8 @@ use serde::Serialize;
 /// Largest token or revocation request body accepted.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
-#[derive(Serialize)]
+/// RFC 6749 §5.1 token response.
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -327,6 +328,17 @@ async fn grant(
 }
 
 /// `POST /oauth2/token`.
+#[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
+    request_body(content = crate::api_doc::TokenRequestDoc, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens. `refresh_token` is absent for client_credentials.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
+        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope.", body = crate::oauth_error::OAuthError),
+        (status = 401, description = "invalid_client: client authentication failed.", body = crate::oauth_error::OAuthError, headers(("WWW-Authenticate" = String, description = "Basic challenge when Basic authentication was tried"))),
+        (status = 413, description = "The form is over 16 KiB.", body = crate::oauth_error::OAuthError),
+        (status = 429, description = "Too many attempts for this username or address.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "A dependency (Redis) is unavailable; retry later.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn token(
     State(state): State<IssuerState>,
     ip: ClientIp,
@@ -359,6 +371,17 @@ pub async fn token(
 
 /// `POST /oauth2/revoke`: revokes a refresh token's family. Unknown tokens (and access tokens,
 /// which simply expire) get 200 too, as RFC 7009 §2.2 requires.
+#[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
+    request_body(content = crate::api_doc::TokenFormDoc, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2).",
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope.", body = crate::oauth_error::OAuthError),
+        (status = 401, description = "invalid_client: client authentication failed.", body = crate::oauth_error::OAuthError, headers(("WWW-Authenticate" = String, description = "Basic challenge when Basic authentication was tried"))),
+        (status = 413, description = "The form is over 16 KiB.", body = crate::oauth_error::OAuthError),
+        (status = 429, description = "Too many attempts for this username or address.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait"))),
+        (status = 503, description = "A dependency (Redis) is unavailable; retry later.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait")))))]
 pub async fn revoke(
     State(state): State<IssuerState>,
     ip: ClientIp,

@@ -24,7 +24,10 @@ pub fn discovery_document(issuer: &str) -> serde_json::Value {
     })
 }
 
-/// `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
+/// `GET /.well-known/openid-configuration`: OpenID discovery metadata.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses((status = 200, description = "Issuer metadata.", body = serde_json::Value,
+        headers(("Cache-Control" = String)))))]
 pub async fn discovery(State(state): State<IssuerState>) -> Response {
     let mut response = Json(state.discovery.as_ref()).into_response();
     response.headers_mut().insert(
@@ -34,8 +37,22 @@ pub async fn discovery(State(state): State<IssuerState>) -> Response {
     response
 }
 
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): the same metadata as discovery.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "Authorization server metadata.", body = serde_json::Value,
+        headers(("Cache-Control" = String)))))]
+pub async fn authorization_server_metadata(state: State<IssuerState>) -> Response {
+    discovery(state).await
+}
+
 /// `GET /.well-known/jwks.json`: public keys only, cacheable, with an ETag so verifiers can
 /// revalidate cheaply.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier fetch")),
+    responses(
+        (status = 200, description = "The public keys (RFC 7517).", body = serde_json::Value, content_type = "application/jwk-set+json",
+            headers(("ETag" = String), ("Cache-Control" = String, description = "public, max-age"))),
+        (status = 304, description = "The key set is unchanged.", headers(("ETag" = String)))))]
 pub async fn jwks(State(state): State<IssuerState>, headers: HeaderMap) -> Response {
     let keys = state.ring.current();
     let etag = HeaderValue::from_str(keys.jwks_etag()).unwrap_or(HeaderValue::from_static("\"\""));

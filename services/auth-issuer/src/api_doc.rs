@@ -1,0 +1,121 @@
+//! The issuer's OpenAPI 3.1 document, served at `/openapi.json`. Routes are described on their
+//! handlers; the form shapes below exist only for the document, since the token endpoint reads
+//! its form with a strict parser rather than serde.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
+
+/// The grants the token endpoint accepts.
+#[derive(ToSchema)]
+#[schema(as = GrantType)]
+#[allow(
+    dead_code,
+    non_camel_case_types,
+    reason = "a schema for the document only"
+)]
+pub enum GrantTypeDoc {
+    /// First-party login with a username and password.
+    password,
+    /// Exchange a refresh token for new tokens (the old one is retired).
+    refresh_token,
+    /// A confidential client acting for itself.
+    client_credentials,
+}
+
+/// `POST /oauth2/token`, form-encoded (RFC 6749). Client credentials may come in the form or,
+/// for confidential clients, in HTTP Basic authentication.
+#[derive(ToSchema)]
+#[schema(as = TokenRequest)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub struct TokenRequestDoc {
+    grant_type: GrantTypeDoc,
+    /// For `password`.
+    #[schema(nullable = false)]
+    username: Option<String>,
+    /// For `password`.
+    #[schema(nullable = false)]
+    password: Option<String>,
+    /// For `refresh_token`.
+    #[schema(nullable = false)]
+    refresh_token: Option<String>,
+    /// Space-separated scopes; none = every scope the client and user may have.
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth2/revoke` and `/oauth2/introspect`, form-encoded, client-authenticated.
+#[derive(ToSchema)]
+#[schema(as = TokenForm)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub struct TokenFormDoc {
+    /// The token to revoke or inspect.
+    #[schema(min_length = 1)]
+    token: String,
+    /// Ignored: the issuer finds out itself.
+    #[schema(nullable = false)]
+    token_type_hint: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+/// RFC 7662 introspection answer; only `active` when the token is not an active access token.
+#[derive(ToSchema)]
+#[schema(as = Introspection)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub struct IntrospectionDoc {
+    active: bool,
+    sub: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    exp: Option<u64>,
+    jti: Option<String>,
+    token_type: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis auth issuer",
+        description = "OAuth 2.0 token endpoint (password, refresh_token, client_credentials), RFC 9068 RS256 access tokens, JWKS and discovery."
+    ),
+    paths(
+        crate::routes::token::token,
+        crate::routes::token::revoke,
+        crate::routes::introspect::introspect,
+        crate::routes::wellknown::jwks,
+        crate::routes::wellknown::discovery,
+        crate::routes::wellknown::authorization_server_metadata
+    ),
+    components(schemas(
+        GrantTypeDoc,
+        TokenRequestDoc,
+        TokenFormDoc,
+        IntrospectionDoc,
+        crate::oauth_error::OAuthError
+    )),
+    tags((name = "oauth2", description = "Tokens"), (name = "discovery", description = "Keys and metadata"), (name = "operations", description = "Health and metrics"))
+)]
+struct IssuerDoc;
+
+/// The complete document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = portcullis_http::openapi::complete(IssuerDoc::openapi());
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("Confidential clients: client_id and secret, form-urlencoded, in HTTP Basic (RFC 6749 §2.3.1)."))
+                    .build(),
+            ),
+        );
+    doc
+}
