@@ -82,6 +82,11 @@ pub struct Config {
     #[arg(long, env = "DATA_API_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
 
+    /// Longest a request waits for a database connection: while the database is down, requests
+    /// that need it get a 503 problem after this rather than hanging.
+    #[arg(long, env = "DATA_API_DATABASE_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub database_timeout: Duration,
+
     /// How long a read item stays cached.
     #[arg(long, env = "DATA_API_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,

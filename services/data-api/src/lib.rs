@@ -135,9 +135,12 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ItemStore>, BuildError> {
         return Ok(Arc::new(SqliteItemStore::connect(url).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store =
-            PgItemStore::connect(url, config.database_max_connections, Duration::from_secs(5))
-                .await?;
+        let store = PgItemStore::connect(
+            url,
+            config.database_max_connections,
+            config.database_timeout,
+        )
+        .await?;
         return Ok(Arc::new(store));
     }
     Err(BuildError::Config(
@@ -205,11 +208,14 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             negative_ttl: config.cache_negative_ttl,
             stale_while_revalidate: config.cache_stale_while_revalidate,
             stale_if_error: config.cache_stale_if_error,
+            // Every replica's breaker has closed, and the writer has repaired, by then.
+            recovery_grace: config.redis_breaker_cooldown * 2 + Duration::from_secs(1),
             ..CachePolicy::default()
         },
-        Arc::new(|refresh| {
-            tokio::spawn(refresh);
+        Arc::new(|task| {
+            tokio::spawn(task);
         }),
+        Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
     );
     let verifier = JwksVerifier::new(VerifierConfig {
         leeway: config.token_leeway,
