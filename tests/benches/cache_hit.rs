@@ -36,6 +36,7 @@ async fn main() {
         Arc::new(|f| {
             tokio::spawn(f);
         }),
+        Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
     ));
     let owner = Subject::new("alice").expect("subject");
     let id = ItemId::new("bench").expect("id");

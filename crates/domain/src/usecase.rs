@@ -1,4 +1,5 @@
 //! The use cases the services call: the rules that tie the ports together.
 
+mod cache_repair;
 pub mod items;
 pub mod tokens;

@@ -5,6 +5,7 @@
 //! (stale-while-revalidate) or while the store fails (stale-if-error), and writes are versioned
 //! so no reader can put back a value a write has replaced.
 
+use super::cache_repair::CacheRepair;
 use crate::cache::{Cache, CacheKey};
 use crate::identity::Subject;
 use crate::item::{Item, ItemData, ItemId, Version};
@@ -66,6 +67,10 @@ pub struct CachePolicy {
     pub lease_ttl: Duration,
     /// How long other replicas wait for that load before loading themselves.
     pub lease_wait: Duration,
+    /// After a cache failure, how long this replica reads the store instead of trusting cache
+    /// hits, so a write-through lost in an outage is never served stale (see `cache_repair`).
+    /// It must outlast the cache's circuit-breaker cool-down on every replica.
+    pub recovery_grace: Duration,
 }
 
 impl Default for CachePolicy {
@@ -77,6 +82,7 @@ impl Default for CachePolicy {
             stale_if_error: Duration::from_secs(300),
             lease_ttl: Duration::from_secs(2),
             lease_wait: Duration::from_millis(500),
+            recovery_grace: Duration::from_secs(5),
         }
     }
 }
@@ -84,6 +90,9 @@ impl Default for CachePolicy {
 /// Runs a future in the background (the service passes its runtime's `spawn`), so the domain
 /// needs no runtime of its own.
 pub type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
+
+/// Waits for a while (the service passes its runtime's sleep), for the same reason.
+pub type Sleeper = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Items of one owner, read through a cache and written to the store. Every operation takes the
 /// owner explicitly: there is no way to address an item without saying whose it is.
@@ -100,12 +109,14 @@ struct Loader {
     policy: CachePolicy,
     /// Loads in progress, by key: concurrent misses of one item share one store query.
     loads: Arc<Mutex<HashMap<CacheKey, Load>>>,
+    /// Recent cache failures and write-throughs still owed to the cache.
+    repair: Arc<CacheRepair>,
 }
 
 /// One store load (and cache fill) that every concurrent reader of the key awaits.
 type Load = Shared<BoxFuture<'static, Result<Option<Item>, StoreError>>>;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -116,19 +127,28 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl ItemService {
-    /// Wires the service to its store and cache; `spawn` runs background refreshes.
+    /// Wires the service to its store and cache; `spawn` runs background refreshes and cache
+    /// repairs, `sleep` paces the repairs.
     pub fn new(
         store: Arc<dyn ItemStore>,
         cache: Arc<dyn Cache>,
         policy: CachePolicy,
         spawn: Spawner,
+        sleep: Sleeper,
     ) -> Self {
+        let repair = Arc::new(CacheRepair::new(
+            cache.clone(),
+            policy.recovery_grace,
+            spawn.clone(),
+            sleep,
+        ));
         Self {
             loader: Loader {
                 store,
                 cache,
                 policy,
                 loads: Arc::default(),
+                repair,
             },
             spawn,
         }
@@ -146,6 +166,7 @@ impl ItemService {
         let now = now_ms();
         let mut stale_fallback = None;
         let result = match self.loader.cache.get(&key).await {
+            Ok(Some(_)) if !self.loader.repair.trusts(&key, now) => CacheResult::Miss,
             Ok(Some(bytes)) => match decode_entry(&bytes) {
                 Some(entry) if now < entry.fresh_until => {
                     return Ok((entry.into_item(owner, id), CacheResult::Hit));
@@ -175,6 +196,7 @@ impl ItemService {
             },
             Ok(None) => CacheResult::Miss,
             Err(error) => {
+                self.loader.repair.note_failure();
                 tracing::warn!(%error, "cache read failed; reading from the store");
                 CacheResult::Bypass
             }
@@ -206,7 +228,7 @@ impl ItemService {
     ) -> Result<Item, StoreError> {
         let item = self.loader.store.put(owner, id, data, precondition).await?;
         let key = CacheKey::item(owner, id);
-        self.loader.fill(&key, Some(&item)).await;
+        self.loader.fill(&key, Some(&item), true).await;
         Ok(item)
     }
 
@@ -223,7 +245,9 @@ impl ItemService {
             let key = CacheKey::item(owner, id);
             let ttl = self.loader.policy.ttl;
             let entry = encode_entry(None, now_ms() + millis(ttl));
-            fill_cache(&*self.loader.cache, &key, deleted_rank(version), entry, ttl).await;
+            self.loader
+                .write(&key, deleted_rank(version), entry, ttl, true)
+                .await;
         }
         Ok(deleted.is_some())
     }
@@ -281,14 +305,19 @@ impl Loader {
         let loader = self.clone();
         async move {
             // Across replicas: if another replica is already loading this item, wait briefly for
-            // its fill instead of querying the store too. Cache trouble means "load it myself".
+            // its fill instead of querying the store too. Cache trouble means "load it myself",
+            // and so does distrust of the cache's present value (waiting would return it).
             let policy = loader.policy;
             if fill
+                && loader.repair.trusts(&key, now_ms())
                 && !loader
                     .cache
                     .lease(&key, policy.lease_ttl)
                     .await
-                    .unwrap_or(true)
+                    .unwrap_or_else(|_| {
+                        loader.repair.note_failure();
+                        true
+                    })
             {
                 if let Ok(Some(bytes)) = loader.cache.await_fill(&key, policy.lease_wait).await {
                     if let Some(entry) = decode_entry(&bytes) {
@@ -298,7 +327,7 @@ impl Loader {
             }
             let item = loader.store.get(&owner, &id).await?;
             if fill {
-                loader.fill(&key, item.as_ref()).await;
+                loader.fill(&key, item.as_ref(), false).await;
             }
             Ok(item)
         }
@@ -309,7 +338,8 @@ impl Loader {
     /// Caches what the store said. Filled under the version read, so if a write committed
     /// meanwhile (and cached its newer version) this older fill is refused instead of
     /// resurrecting the old value. "Not found" is rank 0: it never replaces anything.
-    async fn fill(&self, key: &CacheKey, item: Option<&Item>) {
+    /// `write_through` marks the fill of a write, which is retried until it lands.
+    async fn fill(&self, key: &CacheKey, item: Option<&Item>, write_through: bool) {
         let policy = &self.policy;
         let (rank, fresh, lifetime) = match item {
             Some(item) => {
@@ -321,13 +351,30 @@ impl Loader {
             None => (0, policy.negative_ttl, policy.negative_ttl),
         };
         let entry = encode_entry(item, now_ms() + millis(fresh));
-        fill_cache(&*self.cache, key, rank, entry, lifetime).await;
+        self.write(key, rank, entry, lifetime, write_through).await;
     }
-}
 
-async fn fill_cache(cache: &dyn Cache, key: &CacheKey, rank: u64, entry: Arc<[u8]>, ttl: Duration) {
-    if let Err(error) = cache.put(key, rank, entry, ttl).await {
-        tracing::warn!(%error, key = key.as_str(), "cache write failed");
+    /// Writes an entry; when a write-through fails, owes it to the cache until it lands or
+    /// every entry it could replace has expired.
+    async fn write(
+        &self,
+        key: &CacheKey,
+        rank: u64,
+        entry: Arc<[u8]>,
+        ttl: Duration,
+        write_through: bool,
+    ) {
+        if let Err(error) = self.cache.put(key, rank, entry.clone(), ttl).await {
+            self.repair.note_failure();
+            tracing::warn!(%error, key = key.as_str(), "cache write failed");
+            if write_through {
+                let policy = &self.policy;
+                let longest_entry = policy.ttl.mul_f64(1.1)
+                    + policy.stale_while_revalidate.max(policy.stale_if_error);
+                self.repair
+                    .schedule(key.clone(), rank, entry, ttl, longest_entry);
+            }
+        }
     }
 }
 

@@ -1,0 +1,156 @@
+//! Keeping the cache honest across its own outages.
+//!
+//! A write commits to the store and then writes the new version through to the cache. If that
+//! cache write fails (Redis down or hanging), the cache may still hold the previous version, and
+//! every replica would serve it as fresh once the cache is back. Two rules close that gap:
+//!
+//! - the writing replica keeps each failed write-through and retries it in the background until
+//!   it lands (versioned, so it can never replace anything newer) or the old entry has expired;
+//! - every replica distrusts cache hits for a grace period after it last saw the cache fail,
+//!   reading the store instead and refreshing the entry. The grace outlasts the time the
+//!   writer needs to notice the cache is back and land its repairs.
+//!
+//! One gap remains: a writer cut off from the cache while other replicas still reach it leaves
+//! them serving the old value until it reconnects and repairs, or the entry expires.
+
+use super::items::{now_ms, Sleeper, Spawner};
+use crate::cache::{Cache, CacheKey};
+use futures::FutureExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long the repair loop waits between rounds.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+/// Failed write-throughs kept for repair; beyond this the oldest value may be served until it
+/// expires (and a warning says so).
+const MAX_PENDING: usize = 10_000;
+
+/// A write-through that has not landed yet.
+struct Pending {
+    rank: u64,
+    entry: Arc<[u8]>,
+    ttl: Duration,
+    /// After this the entry it must replace has expired anyway.
+    give_up_at_ms: u64,
+}
+
+/// The cache's recent failures and the writes still owed to it, shared by one replica's reads,
+/// writes and its repair loop.
+pub(crate) struct CacheRepair {
+    cache: Arc<dyn Cache>,
+    grace_ms: u64,
+    last_failure_ms: AtomicU64,
+    pending: Mutex<HashMap<CacheKey, Pending>>,
+    running: AtomicBool,
+    spawn: Spawner,
+    sleep: Sleeper,
+}
+
+impl CacheRepair {
+    pub(crate) fn new(
+        cache: Arc<dyn Cache>,
+        grace: Duration,
+        spawn: Spawner,
+        sleep: Sleeper,
+    ) -> Self {
+        Self {
+            cache,
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+            last_failure_ms: AtomicU64::new(0),
+            pending: Mutex::default(),
+            running: AtomicBool::new(false),
+            spawn,
+            sleep,
+        }
+    }
+
+    /// Records that a cache call failed just now.
+    pub(crate) fn note_failure(&self) {
+        self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether a cache hit for `key` may be served: not while a write to it is still owed, nor
+    /// within the grace period after a cache failure.
+    pub(crate) fn trusts(&self, key: &CacheKey, now_ms: u64) -> bool {
+        let since_failure = now_ms.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed));
+        since_failure >= self.grace_ms && !self.lock().contains_key(key)
+    }
+
+    /// Owes the cache this write until it lands or `keep_for` has passed.
+    pub(crate) fn schedule(
+        self: &Arc<Self>,
+        key: CacheKey,
+        rank: u64,
+        entry: Arc<[u8]>,
+        ttl: Duration,
+        keep_for: Duration,
+    ) {
+        let give_up_at_ms = now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
+        {
+            let mut pending = self.lock();
+            if pending.len() >= MAX_PENDING && !pending.contains_key(&key) {
+                tracing::warn!(
+                    key = key.as_str(),
+                    "too many cache repairs pending; this key may serve an older value until it expires"
+                );
+                return;
+            }
+            let newer = pending.get(&key).is_none_or(|p| p.rank <= rank);
+            if newer {
+                pending.insert(
+                    key,
+                    Pending {
+                        rank,
+                        entry,
+                        ttl,
+                        give_up_at_ms,
+                    },
+                );
+            }
+        }
+        if !self.running.swap(true, Ordering::AcqRel) {
+            let repair = self.clone();
+            (self.spawn)(async move { repair.run().await }.boxed());
+        }
+    }
+
+    /// Retries owed writes until none is left, stopping each round at the first failure.
+    async fn run(self: Arc<Self>) {
+        loop {
+            (self.sleep)(RETRY_EVERY).await;
+            let now = now_ms();
+            let due: Vec<(CacheKey, u64, Arc<[u8]>, Duration)> = {
+                let mut pending = self.lock();
+                pending.retain(|_, p| p.give_up_at_ms > now);
+                pending
+                    .iter()
+                    .map(|(key, p)| (key.clone(), p.rank, p.entry.clone(), p.ttl))
+                    .collect()
+            };
+            for (key, rank, entry, ttl) in due {
+                if let Err(error) = self.cache.put(&key, rank, entry, ttl).await {
+                    self.note_failure();
+                    tracing::debug!(%error, "cache repair deferred");
+                    break;
+                }
+                let mut pending = self.lock();
+                if pending.get(&key).is_some_and(|p| p.rank == rank) {
+                    pending.remove(&key);
+                }
+            }
+            if self.lock().is_empty() {
+                self.running.store(false, Ordering::Release);
+                // A write may have been scheduled between the check and the store above.
+                if self.lock().is_empty() || self.running.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
