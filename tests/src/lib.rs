@@ -1,14 +1,18 @@
 //! Support for the workspace-level suites: a full stack (issuer + data API) on 127.0.0.1:0 with
-//! known users, and Redis in a container.
+//! known users, Redis and PostgreSQL in containers, and a bounded background [`Load`] for the
+//! fault-injection suites.
 //!
-//! Containers come from `PORTCULLIS_REDIS_IMAGE` (default: the public `redis:7` image). When
-//! Docker is unavailable the container helpers panic with the reason: a suite that needs Redis
-//! fails loudly, it never passes by skipping.
+//! Containers come from `PORTCULLIS_REDIS_IMAGE` (default: the public `redis:7` image) and
+//! `PORTCULLIS_POSTGRES_IMAGE` (default `postgres:16`). When Docker is unavailable the container
+//! helpers panic with the reason: a suite that needs a container fails loudly, it never passes
+//! by skipping.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage};
@@ -31,6 +35,7 @@ pub struct Stack {
     /// Keeps the key, users file and database alive.
     pub dir: tempfile::TempDir,
     issuer_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    issuer_config: auth_issuer::Config,
 }
 
 /// Adjusts a data API's configuration before it starts.
@@ -103,13 +108,8 @@ impl Stack {
             issuer.keys_reload_interval = Duration::from_millis(100);
             issuer.jwks_max_age = Duration::from_secs(1);
         }
-        let issuer = auth_issuer::build_with_listener(issuer, issuer_listener)
-            .await
-            .expect("issuer starts");
-        let (issuer_shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(issuer.run_until(async {
-            let _ = stopped.await;
-        }));
+        let issuer_config = issuer.clone();
+        let issuer_shutdown = Self::run_issuer(issuer, issuer_listener).await;
 
         let data = Self::start_data_api(&issuer_url, dir.path().join("items.db"), &options).await;
         let stack = Self {
@@ -121,6 +121,7 @@ impl Stack {
                 .expect("client"),
             dir,
             issuer_shutdown: Some(issuer_shutdown),
+            issuer_config,
         };
         stack.wait_ready(&stack.data_api).await;
         stack
@@ -149,6 +150,60 @@ impl Stack {
             .expect("data api starts");
         tokio::spawn(app.run_until(std::future::pending()));
         url
+    }
+
+    /// Builds and spawns an issuer; the returned sender stops it.
+    async fn run_issuer(
+        config: auth_issuer::Config,
+        listener: tokio::net::TcpListener,
+    ) -> tokio::sync::oneshot::Sender<()> {
+        let issuer = auth_issuer::build_with_listener(config, listener)
+            .await
+            .expect("issuer starts");
+        let (issuer_shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(issuer.run_until(async {
+            let _ = stopped.await;
+        }));
+        issuer_shutdown
+    }
+
+    /// Starts the issuer again after [`Stack::stop_issuer`], on the same address with the same
+    /// keys, users and Redis: what a restarted pod looks like to the data API and to clients
+    /// (refresh tokens survive only when the issuer keeps them on Redis).
+    pub async fn restart_issuer(&mut self) {
+        assert!(
+            self.issuer_shutdown.is_none(),
+            "restart_issuer needs a stopped issuer"
+        );
+        let address: SocketAddr = self
+            .issuer
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the issuer URL is http://IP:PORT");
+        let mut bound = None;
+        for _ in 0..50 {
+            match tokio::net::TcpListener::bind(address).await {
+                Ok(listener) => {
+                    bound = Some(listener);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let listener = bound.unwrap_or_else(|| panic!("{address} stayed busy for 5 s"));
+        self.issuer_shutdown = Some(Self::run_issuer(self.issuer_config.clone(), listener).await);
+        for _ in 0..100 {
+            let alive = self
+                .http
+                .get(format!("{}/healthz", self.issuer))
+                .send()
+                .await;
+            if alive.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the restarted issuer did not answer /healthz within 5 s");
     }
 
     /// Stops the issuer (it stops accepting connections); the data API must carry on.
@@ -394,19 +449,38 @@ pub struct PostgresContainer {
 /// Starts PostgreSQL from `PORTCULLIS_POSTGRES_IMAGE` (default `postgres:16`) and waits until it
 /// accepts a login. Panics with the reason if Docker or the image is unavailable.
 pub async fn start_postgres() -> PostgresContainer {
+    start_postgres_with(None).await
+}
+
+/// Like [`start_postgres`], published on a fixed host port, so the address (and the services'
+/// connection URL) survives a container stop and start (fault tests restart the database under
+/// the services' feet). The data lives in the container, so it survives the restart too.
+pub async fn start_postgres_on_fixed_port() -> PostgresContainer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    start_postgres_with(Some(port)).await
+}
+
+async fn start_postgres_with(host_port: Option<u16>) -> PostgresContainer {
     use testcontainers::ImageExt;
     let image =
         std::env::var("PORTCULLIS_POSTGRES_IMAGE").unwrap_or_else(|_| "postgres:16".to_string());
     let (name, tag) = image_name_and_tag(&image);
-    let container = GenericImage::new(name, tag)
+    let request = GenericImage::new(name, tag)
         .with_exposed_port(5432.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
-        .with_env_var("POSTGRES_PASSWORD", "portcullis-test")
-        .start()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("cannot start PostgreSQL from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
-        });
+        .with_wait_for(WaitFor::message_on_stderr(
+            "database system is ready to accept connections",
+        ))
+        .with_env_var("POSTGRES_PASSWORD", "portcullis-test");
+    let started = match host_port {
+        Some(port) => request.with_mapped_port(port, 5432.tcp()).start().await,
+        None => request.start().await,
+    };
+    let container = started.unwrap_or_else(|e| {
+        panic!("cannot start PostgreSQL from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
+    });
     let host = container.get_host().await.expect("container host");
     let port = container
         .get_host_port_ipv4(5432.tcp())
@@ -516,6 +590,438 @@ pub async fn start_redis_cluster() -> RedisCluster {
         assert!(ok, "{url} never reported cluster_state:ok");
     }
     cluster
+}
+
+/// How a [`Load`] runs: a few clients, each a sequential loop of GETs and PUTs of its own items
+/// through the replicas in turn, every request bounded by a client-side timeout.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Items each client owns and cycles through (written before the load starts, so a read
+    /// never meets "not found").
+    pub items_per_client: usize,
+    /// One request in `put_every` is a PUT, the others are GETs.
+    pub put_every: usize,
+    /// Pause between two requests of one client (keeps the load bounded).
+    pub pause: Duration,
+    /// Client-side bound of every request: a slower answer counts as [`Outcome::Timeout`].
+    pub timeout: Duration,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            clients: 4,
+            items_per_client: 4,
+            put_every: 3,
+            pause: Duration::from_millis(20),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What one request of a [`Load`] got.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// An answer; `problem` says whether it was `application/problem+json`.
+    Status {
+        /// The status code.
+        code: u16,
+        /// `Content-Type: application/problem+json`.
+        problem: bool,
+    },
+    /// No complete answer within the client-side timeout.
+    Timeout,
+    /// A transport failure (refused, reset, ...), by kind.
+    Error(&'static str),
+}
+
+impl Outcome {
+    /// A 2xx answer.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Status { code, .. } if (200..300).contains(code))
+    }
+
+    /// A 503 RFC 9457 problem: the documented answer while the item store is down.
+    pub fn is_unavailable_problem(&self) -> bool {
+        matches!(
+            self,
+            Self::Status {
+                code: 503,
+                problem: true
+            }
+        )
+    }
+
+    /// A short label for the printed figures (`200`, `503 problem`, `timeout`, ...).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Status { code, problem } if *problem => format!("{code} problem"),
+            Self::Status { code, .. } => code.to_string(),
+            Self::Timeout => "timeout".to_string(),
+            Self::Error(kind) => format!("error ({kind})"),
+        }
+    }
+}
+
+/// One request of a [`Load`].
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// The phase the test had set when the request was sent.
+    pub phase: &'static str,
+    /// The phase in force when the answer (or the timeout) came: a request sent just before a
+    /// fault may be answered during it.
+    pub answered_in: &'static str,
+    /// `GET` or `PUT`.
+    pub method: &'static str,
+    /// Index of the replica it went to.
+    pub replica: usize,
+    /// What it got.
+    pub outcome: Outcome,
+    /// How long it took (at most about the client timeout).
+    pub latency: Duration,
+}
+
+/// What a [`Load`] wrote to one item: enough to say, after the faults, whether every
+/// acknowledged write is still there.
+#[derive(Clone, Debug, Default)]
+pub struct WriteLog {
+    /// The client that owns it (its token is the owner).
+    pub client: usize,
+    /// The last write answered 2xx: (version, sequence number written in its data).
+    pub acked: Option<(u64, u64)>,
+    /// Sequence numbers of writes that got no 2xx: each may or may not have committed.
+    pub unacked: Vec<u64>,
+}
+
+/// A bounded background load on the data API replicas; [`Load::stop`] ends it and returns what
+/// every request got. The test names phases (`before`, `fault`, ...) as it goes, and each
+/// request is recorded under the phase in force when it was sent.
+pub struct Load {
+    phase: Arc<Mutex<&'static str>>,
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<ClientLog>>,
+    tokens: Vec<String>,
+}
+
+struct ClientLog {
+    samples: Vec<Sample>,
+    writes: BTreeMap<String, WriteLog>,
+    stale_reads: Vec<String>,
+}
+
+/// The item ids of one load client.
+fn load_ids(client: usize, count: usize) -> Vec<String> {
+    (0..count).map(|k| format!("load-{client}-{k}")).collect()
+}
+
+/// The version and the `seq` written in the data of an item answer.
+fn version_and_seq(body: &serde_json::Value) -> (Option<u64>, Option<u64>) {
+    (body["version"].as_u64(), body["data"]["seq"].as_u64())
+}
+
+struct LoadClient {
+    index: usize,
+    http: reqwest::Client,
+    replicas: Vec<String>,
+    token: String,
+    options: LoadOptions,
+}
+
+impl LoadClient {
+    /// Sends one request; returns its sample and, for a 200, the body.
+    async fn send(
+        &self,
+        phase: &Mutex<&'static str>,
+        replica: usize,
+        id: &str,
+        write: Option<u64>,
+    ) -> (Sample, Option<serde_json::Value>) {
+        let current = || *phase.lock().unwrap_or_else(|e| e.into_inner());
+        let sent_in = current();
+        let url = format!("{}/v1/items/{id}", self.replicas[replica]);
+        let request = match write {
+            Some(seq) => self.http.put(url).json(&serde_json::json!({
+                "data": {"client": self.index, "seq": seq}
+            })),
+            None => self.http.get(url),
+        }
+        .bearer_auth(&self.token);
+        let started = Instant::now();
+        let answer = async {
+            let response = request.send().await?;
+            let code = response.status().as_u16();
+            let problem = response
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v == "application/problem+json");
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((code, problem, body))
+        };
+        // The client's own timeout bounds the request; this one only guards the guard.
+        let bound = self.options.timeout + Duration::from_millis(500);
+        let (outcome, body) = match tokio::time::timeout(bound, answer).await {
+            Err(_) => (Outcome::Timeout, None),
+            Ok(Err(e)) if e.is_timeout() => (Outcome::Timeout, None),
+            Ok(Err(e)) => {
+                let kind = if e.is_connect() {
+                    "connect"
+                } else if e.is_body() || e.is_decode() {
+                    "body"
+                } else {
+                    "request"
+                };
+                (Outcome::Error(kind), None)
+            }
+            Ok(Ok((code, problem, body))) => {
+                let json = (code == 200)
+                    .then(|| serde_json::from_slice(&body).ok())
+                    .flatten();
+                (Outcome::Status { code, problem }, json)
+            }
+        };
+        let sample = Sample {
+            phase: sent_in,
+            answered_in: current(),
+            method: if write.is_some() { "PUT" } else { "GET" },
+            replica,
+            outcome,
+            latency: started.elapsed(),
+        };
+        (sample, body)
+    }
+
+    async fn run(self, phase: Arc<Mutex<&'static str>>, stop: Arc<AtomicBool>) -> ClientLog {
+        let ids = load_ids(self.index, self.options.items_per_client);
+        let mut log = ClientLog {
+            samples: Vec::new(),
+            writes: BTreeMap::new(),
+            stale_reads: Vec::new(),
+        };
+        let mut seq = 0u64;
+        // Every item is written once before the load starts; these must succeed.
+        for (k, id) in ids.iter().enumerate() {
+            seq += 1;
+            let replica = (self.index + k) % self.replicas.len();
+            let (sample, body) = self
+                .send(&Mutex::new("setup"), replica, id, Some(seq))
+                .await;
+            let version = body.as_ref().and_then(|b| version_and_seq(b).0);
+            let version = version.unwrap_or_else(|| {
+                panic!("setup write of {id} failed: {}", sample.outcome.label())
+            });
+            log.writes.insert(
+                id.clone(),
+                WriteLog {
+                    client: self.index,
+                    acked: Some((version, seq)),
+                    unacked: Vec::new(),
+                },
+            );
+        }
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let n = ids.len();
+            let id = &ids[i % n];
+            // Each round over the items moves to the next replica, so every item is read and
+            // written through every replica.
+            let replica = (i / n + self.index) % self.replicas.len();
+            let write = (i % self.options.put_every == 0).then(|| {
+                seq += 1;
+                seq
+            });
+            let (sample, body) = self.send(&phase, replica, id, write).await;
+            let current = sample.phase;
+            let entry = log.writes.get_mut(id).expect("every item was written");
+            match (write, body.as_ref().map(version_and_seq)) {
+                (Some(seq), Some((Some(version), _))) if sample.outcome.is_success() => {
+                    entry.acked = Some((version, seq));
+                }
+                (Some(seq), _) => entry.unacked.push(seq),
+                (None, Some((Some(version), read_seq))) => {
+                    if let Some((acked, acked_seq)) = entry.acked {
+                        if version < acked {
+                            log.stale_reads.push(format!(
+                                "{id} via replica {replica} in phase {current}: read version {version} (seq {read_seq:?}) after the write of version {acked} (seq {acked_seq}) was acknowledged"
+                            ));
+                        }
+                    }
+                }
+                (None, _) => {}
+            }
+            log.samples.push(sample);
+            i += 1;
+            tokio::time::sleep(self.options.pause).await;
+        }
+        log
+    }
+}
+
+impl Load {
+    /// Starts the clients: client `i` uses `tokens[i % tokens.len()]` and owns the items
+    /// `load-{i}-{k}`. Each client first writes its items (a failure there panics), then loops
+    /// in phase `before` until [`Load::stop`].
+    pub fn start(replicas: &[String], tokens: &[String], options: LoadOptions) -> Self {
+        assert!(!replicas.is_empty() && !tokens.is_empty());
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .build()
+            .expect("client");
+        let phase = Arc::new(Mutex::new("before"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..options.clients)
+            .map(|index| {
+                let client = LoadClient {
+                    index,
+                    http: http.clone(),
+                    replicas: replicas.to_vec(),
+                    token: tokens[index % tokens.len()].clone(),
+                    options: options.clone(),
+                };
+                tokio::spawn(client.run(phase.clone(), stop.clone()))
+            })
+            .collect();
+        Self {
+            phase,
+            stop,
+            clients,
+            tokens: tokens.to_vec(),
+        }
+    }
+
+    /// Names the phase the next requests belong to.
+    pub fn set_phase(&self, phase: &'static str) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    /// Stops every client (each finishes its request in flight) and collects what they saw.
+    pub async fn stop(self) -> LoadReport {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut report = LoadReport {
+            samples: Vec::new(),
+            writes: BTreeMap::new(),
+            stale_reads: Vec::new(),
+            tokens: self.tokens,
+        };
+        for client in self.clients {
+            let log = client.await.expect("a load client panicked");
+            report.samples.extend(log.samples);
+            report.writes.extend(log.writes);
+            report.stale_reads.extend(log.stale_reads);
+        }
+        report
+    }
+}
+
+/// Everything a [`Load`] saw.
+pub struct LoadReport {
+    /// Every request after the set-up writes, in no particular order.
+    pub samples: Vec<Sample>,
+    /// What was written to each item.
+    pub writes: BTreeMap<String, WriteLog>,
+    /// Reads that returned an older version than an already acknowledged write of the same
+    /// client: the cache served a value the README promises is gone.
+    pub stale_reads: Vec<String>,
+    tokens: Vec<String>,
+}
+
+impl LoadReport {
+    /// The requests sent in `phase`.
+    pub fn phase(&self, phase: &str) -> Vec<&Sample> {
+        self.samples.iter().filter(|s| s.phase == phase).collect()
+    }
+
+    /// The slowest request sent in `phase`.
+    pub fn worst_latency(&self, phase: &str) -> Duration {
+        self.phase(phase)
+            .iter()
+            .map(|s| s.latency)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Outcomes of the requests of `phase`, as `label -> count` (labels carry the method).
+    pub fn outcomes(&self, phase: &str) -> BTreeMap<String, usize> {
+        let mut outcomes = BTreeMap::new();
+        for sample in self.phase(phase) {
+            *outcomes
+                .entry(format!("{} {}", sample.method, sample.outcome.label()))
+                .or_insert(0) += 1;
+        }
+        outcomes
+    }
+
+    /// Prints the figures of every phase in `phases`: requests, outcomes by status, worst
+    /// latency (run the suite with `--no-capture` to see them).
+    pub fn print(&self, title: &str, phases: &[&str]) {
+        println!("== {title}: {} requests", self.samples.len());
+        for phase in phases {
+            let samples = self.phase(phase);
+            let outcomes: Vec<String> = self
+                .outcomes(phase)
+                .into_iter()
+                .map(|(label, count)| format!("{label}: {count}"))
+                .collect();
+            println!(
+                "   {phase:<9} {:>5} requests, worst latency {:>8.1?}; {}",
+                samples.len(),
+                self.worst_latency(phase),
+                outcomes.join(", ")
+            );
+        }
+    }
+
+    /// Reads every item through every replica and returns what contradicts the writes: an
+    /// item must show its last acknowledged version and data, or a later version carrying one
+    /// of the writes that got no answer (those may have committed). Empty when nothing
+    /// written was lost.
+    pub async fn lost_writes(&self, replicas: &[String]) -> Vec<String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let mut lost = Vec::new();
+        for (id, log) in &self.writes {
+            let Some((acked, acked_seq)) = log.acked else {
+                continue;
+            };
+            let token = &self.tokens[log.client % self.tokens.len()];
+            for (r, replica) in replicas.iter().enumerate() {
+                let read = http
+                    .get(format!("{replica}/v1/items/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await;
+                let body = match read {
+                    Ok(response) if response.status() == 200 => {
+                        response.json::<serde_json::Value>().await.ok()
+                    }
+                    Ok(response) => {
+                        lost.push(format!("{id} via replica {r}: {}", response.status()));
+                        continue;
+                    }
+                    Err(e) => {
+                        lost.push(format!("{id} via replica {r}: {e}"));
+                        continue;
+                    }
+                };
+                let (version, seq) = body.as_ref().map_or((None, None), version_and_seq);
+                let fine = match (version, seq) {
+                    (Some(v), Some(s)) if v == acked => s == acked_seq,
+                    (Some(v), Some(s)) if v > acked => log.unacked.contains(&s),
+                    _ => false,
+                };
+                if !fine {
+                    lost.push(format!(
+                        "{id} via replica {r}: version {version:?} seq {seq:?}, but the write of version {acked} (seq {acked_seq}) was acknowledged (unacknowledged writes: {:?})",
+                        log.unacked
+                    ));
+                }
+            }
+        }
+        lost
+    }
 }
 
 #[cfg(test)]
