@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod probe;
 pub mod problem;
 pub mod ratelimit;
+mod request_span;
 pub mod resilience;
 pub mod server;
 pub mod transport;

@@ -71,21 +71,16 @@ pub fn with_common_layers(
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(metrics, track_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            track_requests,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
-            let request_id = request
-                .headers()
-                .get(&REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                route = request.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str()).unwrap_or(""),
-                request_id,
-            )
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::request_span::open)
+                .on_response(crate::request_span::close),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_problem));
     security_headers(transport.cors(router))

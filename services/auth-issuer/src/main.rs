@@ -67,13 +67,12 @@ enum KeysCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    portcullis_telemetry::init();
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        None => serve(cli.serve).await,
-        Some(Command::Serve(config)) => serve(config).await,
+        None => serve(&runtime, cli.serve),
+        Some(Command::Serve(config)) => serve(&runtime, config),
         Some(Command::HashPassword) => {
             let mut secret = String::new();
             std::io::stdin()
@@ -108,7 +107,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::CheckConfig(mut config)) => {
             config.listen.set_port(0);
-            auth_issuer::build(config).await?;
+            let _telemetry = portcullis_telemetry::init("auth-issuer");
+            runtime.block_on(auth_issuer::build(config))?;
             println!("configuration ok");
             Ok(())
         }
@@ -116,18 +116,24 @@ async fn main() -> anyhow::Result<()> {
             let url = args
                 .url
                 .unwrap_or_else(|| probe::local_url(args.listen, probe::READINESS_PATH));
-            let status = probe::check(&url, args.timeout).await?;
+            let status = runtime.block_on(probe::check(&url, args.timeout))?;
             println!("ready: {url} answered {status}");
             Ok(())
         }
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = auth_issuer::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "auth issuer listening");
-    app.run().await?;
-    Ok(())
+/// Serves until SIGTERM; traces still buffered are sent before the process exits.
+fn serve(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
+    let telemetry = portcullis_telemetry::init("auth-issuer");
+    let served = runtime.block_on(async {
+        let app = auth_issuer::build(config).await?;
+        tracing::info!(addr = %app.local_addr(), "auth issuer listening");
+        app.run().await?;
+        anyhow::Ok(())
+    });
+    telemetry.shutdown();
+    served
 }
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {

@@ -39,27 +39,32 @@ struct HealthcheckArgs {
     timeout: Duration,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    portcullis_telemetry::init();
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        None => serve(cli.serve).await,
-        Some(Command::Serve(config)) => serve(*config).await,
+        None => serve(&runtime, cli.serve),
+        Some(Command::Serve(config)) => serve(&runtime, *config),
         Some(Command::Healthcheck(args)) => {
             let url = args
                 .url
                 .unwrap_or_else(|| probe::local_url(args.listen, probe::READINESS_PATH));
-            let status = probe::check(&url, args.timeout).await?;
+            let status = runtime.block_on(probe::check(&url, args.timeout))?;
             println!("ready: {url} answered {status}");
             Ok(())
         }
     }
 }
 
-async fn serve(config: data_api::Config) -> anyhow::Result<()> {
-    let app = data_api::build(config).await?;
-    tracing::info!(addr = %app.local_addr(), "data api listening");
-    app.run().await?;
-    Ok(())
+/// Serves until SIGTERM; traces still buffered are sent before the process exits.
+fn serve(runtime: &tokio::runtime::Runtime, config: data_api::Config) -> anyhow::Result<()> {
+    let telemetry = portcullis_telemetry::init("data-api");
+    let served = runtime.block_on(async {
+        let app = data_api::build(config).await?;
+        tracing::info!(addr = %app.local_addr(), "data api listening");
+        app.run().await?;
+        anyhow::Ok(())
+    });
+    telemetry.shutdown();
+    served
 }

@@ -16,9 +16,14 @@ enum Command {
     Dev(portcullis::DevConfig),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    portcullis_telemetry::init();
+fn main() -> anyhow::Result<()> {
+    let telemetry = portcullis_telemetry::init("portcullis-dev");
+    let served = tokio::runtime::Runtime::new()?.block_on(dev());
+    telemetry.shutdown();
+    served
+}
+
+async fn dev() -> anyhow::Result<()> {
     let Command::Dev(config) = Cli::parse().command;
     let state_dir = config.state_dir.clone();
     let dev = portcullis::start(config).await?;
