@@ -697,12 +697,21 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
         r#"portcullis_cache_requests_total{result="hit"} 2"#,
         r#"portcullis_store_queries_total{op="get"} 2"#,
         r#"portcullis_auth_failures_total{reason="malformed"} 1"#,
+        r#"portcullis_http_request_duration_seconds_count{route="/v1/items/{id}",status="404"} 4"#,
     ] {
         assert!(
             metrics.contains(expected),
             "missing {expected} in\n{metrics}"
         );
     }
+    // The key set was fetched at start-up, moments ago.
+    let jwks_age: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("portcullis_jwks_age_seconds "))
+        .unwrap_or_else(|| panic!("no portcullis_jwks_age_seconds in\n{metrics}"))
+        .parse()
+        .expect("a number");
+    assert!((0.0..60.0).contains(&jwks_age), "{jwks_age}");
 }
 
 #[tokio::test]

@@ -134,4 +134,11 @@ pub trait TokenVerifier: Send + Sync {
 
     /// Whether the verifier can currently verify anything (a key set is loaded); for `/readyz`.
     fn is_ready(&self) -> bool;
+
+    /// How long ago the key set in use was fetched, for the `portcullis_jwks_age_seconds`
+    /// gauge: a growing age means the issuer has been unreachable. `None` for verifiers that
+    /// fetch nothing.
+    fn key_set_age(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

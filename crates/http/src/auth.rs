@@ -9,6 +9,7 @@ use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What the authentication middleware needs.
 #[derive(Clone)]
@@ -28,9 +29,14 @@ pub async fn require_bearer(
     next: Next,
 ) -> Response {
     let token = bearer_token(request.headers());
+    let span = tracing::debug_span!("verify_token", outcome = tracing::field::Empty);
     let verified = match token {
-        Some(token) => auth.verifier.verify(token).await,
+        Some(token) => auth.verifier.verify(token).instrument(span.clone()).await,
         None => Err(TokenRejection::Missing),
+    };
+    match &verified {
+        Ok(_) => span.record("outcome", "valid"),
+        Err(rejection) => span.record("outcome", rejection.reason()),
     };
     match verified {
         Ok(token) => {

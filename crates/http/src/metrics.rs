@@ -5,10 +5,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue};
+use portcullis_domain::token::TokenVerifier;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// The counters of the operator contract plus request durations.
@@ -33,6 +35,8 @@ pub struct Metrics {
     pub redis_duration: HistogramVec,
     /// `portcullis_circuit_breaker_state{dependency}`: 0 closed, 1 open, 2 half-open.
     pub breaker_state: IntGaugeVec,
+    /// `portcullis_jwks_age_seconds`, read from the verifier at each scrape (data API only).
+    jwks_age: Arc<OnceLock<(Gauge, Arc<dyn TokenVerifier>)>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +116,7 @@ impl Metrics {
         Self {
             redis_duration,
             breaker_state,
+            jwks_age: Arc::default(),
             ratelimit_decisions: counter(
                 &registry,
                 "portcullis_ratelimit_decisions_total",
@@ -149,7 +154,26 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// Publishes `portcullis_jwks_age_seconds`: how old the verifier's key set is (-1 while
+    /// none is loaded), so an issuer outage shows long before the keys go stale.
+    pub fn track_jwks_age(&self, verifier: Arc<dyn TokenVerifier>) {
+        let gauge = Gauge::new(
+            "portcullis_jwks_age_seconds",
+            "Age of the issuer key set in use; -1 while none is loaded.",
+        )
+        .expect("valid metric");
+        if self.jwks_age.set((gauge.clone(), verifier)).is_ok() {
+            self.registry
+                .register(Box::new(gauge))
+                .expect("unique metric");
+        }
+    }
+
+    /// The exposition text of every metric.
     pub fn render(&self) -> String {
+        if let Some((gauge, verifier)) = self.jwks_age.get() {
+            gauge.set(verifier.key_set_age().map_or(-1.0, |age| age.as_secs_f64()));
+        }
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()

@@ -14,6 +14,7 @@ use portcullis_domain::token::VerifiedToken;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers).
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -216,14 +217,25 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
     let settings = &state.settings;
     let rule = state.rule_for(request.method());
     let key = key_of(&request, settings.key_source, &rule.key_prefix);
+    let span = tracing::debug_span!(
+        "ratelimit",
+        ratelimit.scope = settings.scope,
+        ratelimit.decision = tracing::field::Empty,
+    );
     let count = |label: &str| {
+        span.record("ratelimit.decision", label);
         state
             .metrics
             .ratelimit_decisions
             .with_label_values(&[label])
             .inc()
     };
-    let decision = match state.limiter.check(&key, &rule.rule.policy, 1).await {
+    let checked = state
+        .limiter
+        .check(&key, &rule.rule.policy, 1)
+        .instrument(span.clone())
+        .await;
+    let decision = match checked {
         Ok(decision) => {
             count(if decision.allowed {
                 "allowed"

@@ -11,6 +11,7 @@ use portcullis_domain::ratelimit::{
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// A breaker plus the metrics of one dependency.
 #[derive(Clone)]
@@ -62,7 +63,17 @@ impl Guard {
             return Err(open_error);
         }
         let started = Instant::now();
-        let result = call.await;
+        let span = tracing::debug_span!(
+            "redis",
+            otel.kind = "client",
+            db.system.name = "redis",
+            db.operation.name = op,
+            error = tracing::field::Empty,
+        );
+        let result = call.instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("error", true);
+        }
         self.metrics
             .redis_duration
             .with_label_values(&[op])

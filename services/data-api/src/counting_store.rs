@@ -7,6 +7,7 @@ use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{ItemStore, Precondition, StoreError};
 use prometheus::IntCounterVec;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// An [`ItemStore`] decorator that counts each call by operation.
 pub struct CountingStore {
@@ -20,16 +21,18 @@ impl CountingStore {
         Self { inner, queries }
     }
 
-    fn count(&self, op: &str) {
+    /// Counts one query and opens its span (a client span, as the query leaves the process).
+    fn count(&self, op: &'static str) -> tracing::Span {
         self.queries.with_label_values(&[op]).inc();
+        tracing::debug_span!("store", otel.kind = "client", db.operation.name = op)
     }
 }
 
 #[async_trait]
 impl ItemStore for CountingStore {
     async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
-        self.count("get");
-        self.inner.get(owner, id).await
+        let span = self.count("get");
+        self.inner.get(owner, id).instrument(span).await
     }
 
     async fn put(
@@ -39,8 +42,11 @@ impl ItemStore for CountingStore {
         data: ItemData,
         precondition: Precondition,
     ) -> Result<Item, StoreError> {
-        self.count("put");
-        self.inner.put(owner, id, data, precondition).await
+        let span = self.count("put");
+        self.inner
+            .put(owner, id, data, precondition)
+            .instrument(span)
+            .await
     }
 
     async fn delete(
@@ -49,8 +55,11 @@ impl ItemStore for CountingStore {
         id: &ItemId,
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
-        self.count("delete");
-        self.inner.delete(owner, id, precondition).await
+        let span = self.count("delete");
+        self.inner
+            .delete(owner, id, precondition)
+            .instrument(span)
+            .await
     }
 
     async fn list(
@@ -59,7 +68,7 @@ impl ItemStore for CountingStore {
         after: Option<&ItemId>,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        self.count("list");
-        self.inner.list(owner, after, limit).await
+        let span = self.count("list");
+        self.inner.list(owner, after, limit).instrument(span).await
     }
 }

@@ -170,6 +170,7 @@ pub async fn get_item(
         .cache_requests
         .with_label_values(&[cache.as_str()])
         .inc();
+    tracing::Span::current().record("cache.result", cache.as_str());
     // Another owner's item is indistinguishable from a missing one.
     let item = item.ok_or_else(Problem::not_found)?;
     let mut response = if matches_none(&headers, item.version)? {

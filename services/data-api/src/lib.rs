@@ -228,6 +228,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     })?;
     let jwks_refresh = verifier.start();
     let shared_verifier: Arc<dyn TokenVerifier> = Arc::new(verifier.clone());
+    metrics.track_jwks_age(shared_verifier.clone());
     let auth = AuthState {
         verifier: shared_verifier.clone(),
         metrics: metrics.clone(),

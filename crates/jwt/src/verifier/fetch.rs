@@ -55,6 +55,7 @@ pub(crate) fn usable_keys(set: &JwkSet) -> KeysByKid {
 }
 
 /// Fetches the key set of `issuer`; returns the keys and the JWKS `max-age`, if any.
+#[tracing::instrument(name = "jwks_fetch", skip_all, fields(otel.kind = "internal"))]
 pub(crate) async fn fetch_keys(
     http: &reqwest::Client,
     issuer: &str,
@@ -89,6 +90,13 @@ fn max_age(cache_control: &str) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// One GET, as a client span whose context travels in the request's `traceparent`, so the
+/// issuer's spans join the trace of the request that needed the keys.
+#[tracing::instrument(
+    name = "GET",
+    skip_all,
+    fields(otel.kind = "client", http.request.method = "GET", url.full = url, http.response.status_code)
+)]
 async fn get_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     url: &str,
@@ -103,10 +111,12 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     };
     let mut response = http
         .get(url)
+        .headers(portcullis_telemetry::trace_headers())
         .header("accept", "application/json")
         .send()
         .await
         .map_err(http_error)?;
+    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
     if !response.status().is_success() {
         return Err(bad(format!("status {}", response.status())));
     }

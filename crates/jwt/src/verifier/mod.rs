@@ -350,6 +350,13 @@ impl TokenVerifier for JwksVerifier {
     fn is_ready(&self) -> bool {
         self.current_keys().is_some()
     }
+
+    fn key_set_age(&self) -> Option<Duration> {
+        let keys = self.inner.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.as_ref()
+            .filter(|keys| !keys.fixed)
+            .map(|keys| keys.fetched_at.elapsed())
+    }
 }
 
 /// Why a header jsonwebtoken could not parse is unacceptable: an algorithm it does not know
