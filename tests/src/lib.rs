@@ -317,6 +317,19 @@ pub fn b64_json(value: &serde_json::Value) -> String {
     b64(&serde_json::to_vec(value).expect("json"))
 }
 
+/// The `kid` in a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a JWT");
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("base64url header"),
+    )
+    .expect("JSON header");
+    header["kid"].as_str().expect("a kid").to_string()
+}
+
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

@@ -14,7 +14,7 @@
 use data_api::Config;
 use portcullis_domain::ratelimit::RateLimitPolicy;
 use portcullis_tests::{
-    now, sign_rs256, start_postgres, start_postgres_on_fixed_port, start_redis,
+    kid_of, now, sign_rs256, start_postgres, start_postgres_on_fixed_port, start_redis,
     start_redis_on_fixed_port, Load, LoadOptions, LoadReport, PostgresContainer, RedisContainer,
     Stack, StackOptions, CLI_CLIENT,
 };
@@ -37,18 +37,6 @@ fn client() -> reqwest::Client {
         .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap()
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_string()
 }
 
 fn access_token(body: &Value) -> String {

@@ -2,7 +2,7 @@
 //! test: every hostile token gets 401 with `error="invalid_token"` and is counted under the
 //! expected reason; the valid control token passes.
 
-use portcullis_tests::{b64, b64_json, now, sign_rs256, Stack, StackOptions, CLI_CLIENT};
+use portcullis_tests::{b64, b64_json, kid_of, now, sign_rs256, Stack, StackOptions, CLI_CLIENT};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -541,16 +541,4 @@ async fn the_data_api_is_not_ready_until_it_has_keys_but_always_alive() {
         "no keys yet: an intended 503, not a verdict on the token"
     );
     assert!(call.headers().contains_key("retry-after"));
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_string()
 }

@@ -117,6 +117,19 @@ pub fn init(service: &str) -> Telemetry {
     }
 }
 
+/// Runs a service's main future on `runtime` with logs and trace export installed, and sends
+/// the buffered spans once it returns: the `serve` of every binary.
+pub fn run_instrumented<T>(
+    service: &str,
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let telemetry = init(service);
+    let outcome = runtime.block_on(work);
+    telemetry.shutdown();
+    outcome
+}
+
 fn export_configured() -> bool {
     [
         "OTEL_EXPORTER_OTLP_ENDPOINT",

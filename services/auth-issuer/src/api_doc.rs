@@ -2,6 +2,7 @@
 //! handlers; the form shapes below exist only for the document, since the token endpoint reads
 //! its form with a strict parser rather than serde.
 
+use crate::oauth_error::OAuthError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{OpenApi, ToSchema};
 
@@ -76,6 +77,27 @@ pub struct IntrospectionDoc {
     exp: Option<u64>,
     jti: Option<String>,
     token_type: Option<String>,
+}
+
+/// The RFC 6749 §5.2 errors every OAuth endpoint may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub enum OAuthErrorResponses {
+    /// invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope.
+    #[response(status = 400)]
+    BadRequest(OAuthError),
+    /// invalid_client: client authentication failed.
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "Basic challenge when Basic authentication was tried")))]
+    Unauthorized(OAuthError),
+    /// The form is over 16 KiB.
+    #[response(status = 413)]
+    TooLarge(OAuthError),
+    /// Too many attempts for this username or address.
+    #[response(status = 429, headers(("Retry-After" = String, description = "Seconds to wait")))]
+    TooManyRequests(OAuthError),
+    /// A dependency (Redis) is unavailable; retry later.
+    #[response(status = 503, headers(("Retry-After" = String, description = "Seconds to wait")))]
+    Unavailable(OAuthError),
 }
 
 #[derive(OpenApi)]

@@ -125,15 +125,12 @@ fn main() -> anyhow::Result<()> {
 
 /// Serves until SIGTERM; traces still buffered are sent before the process exits.
 fn serve(runtime: &tokio::runtime::Runtime, config: Config) -> anyhow::Result<()> {
-    let telemetry = portcullis_telemetry::init("auth-issuer");
-    let served = runtime.block_on(async {
+    portcullis_telemetry::run_instrumented("auth-issuer", runtime, async {
         let app = auth_issuer::build(config).await?;
         tracing::info!(addr = %app.local_addr(), "auth issuer listening");
         app.run().await?;
         anyhow::Ok(())
-    });
-    telemetry.shutdown();
-    served
+    })
 }
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {

@@ -58,13 +58,10 @@ fn main() -> anyhow::Result<()> {
 
 /// Serves until SIGTERM; traces still buffered are sent before the process exits.
 fn serve(runtime: &tokio::runtime::Runtime, config: data_api::Config) -> anyhow::Result<()> {
-    let telemetry = portcullis_telemetry::init("data-api");
-    let served = runtime.block_on(async {
+    portcullis_telemetry::run_instrumented("data-api", runtime, async {
         let app = data_api::build(config).await?;
         tracing::info!(addr = %app.local_addr(), "data api listening");
         app.run().await?;
         anyhow::Ok(())
-    });
-    telemetry.shutdown();
-    served
+    })
 }

@@ -17,10 +17,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let telemetry = portcullis_telemetry::init("portcullis-dev");
-    let served = tokio::runtime::Runtime::new()?.block_on(dev());
-    telemetry.shutdown();
-    served
+    let runtime = tokio::runtime::Runtime::new()?;
+    portcullis_telemetry::run_instrumented("portcullis-dev", &runtime, dev())
 }
 
 async fn dev() -> anyhow::Result<()> {

@@ -334,11 +334,7 @@ async fn grant(
     responses(
         (status = 200, description = "Tokens. `refresh_token` is absent for client_credentials.", body = TokenResponse,
             headers(("Cache-Control" = String, description = "no-store"), ("Pragma" = String, description = "no-cache"))),
-        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope.", body = crate::oauth_error::OAuthError),
-        (status = 401, description = "invalid_client: client authentication failed.", body = crate::oauth_error::OAuthError, headers(("WWW-Authenticate" = String, description = "Basic challenge when Basic authentication was tried"))),
-        (status = 413, description = "The form is over 16 KiB.", body = crate::oauth_error::OAuthError),
-        (status = 429, description = "Too many attempts for this username or address.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait"))),
-        (status = 503, description = "A dependency (Redis) is unavailable; retry later.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait")))))]
+        crate::api_doc::OAuthErrorResponses))]
 pub async fn token(
     State(state): State<IssuerState>,
     ip: ClientIp,
@@ -377,11 +373,7 @@ pub async fn token(
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2).",
             headers(("Cache-Control" = String, description = "no-store"))),
-        (status = 400, description = "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope.", body = crate::oauth_error::OAuthError),
-        (status = 401, description = "invalid_client: client authentication failed.", body = crate::oauth_error::OAuthError, headers(("WWW-Authenticate" = String, description = "Basic challenge when Basic authentication was tried"))),
-        (status = 413, description = "The form is over 16 KiB.", body = crate::oauth_error::OAuthError),
-        (status = 429, description = "Too many attempts for this username or address.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait"))),
-        (status = 503, description = "A dependency (Redis) is unavailable; retry later.", body = crate::oauth_error::OAuthError, headers(("Retry-After" = String, description = "Seconds to wait")))))]
+        crate::api_doc::OAuthErrorResponses))]
 pub async fn revoke(
     State(state): State<IssuerState>,
     ip: ClientIp,
