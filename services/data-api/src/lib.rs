@@ -20,7 +20,7 @@ use portcullis_http::auth::{require_bearer, AuthState};
 use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
-use portcullis_http::ratelimit::{limit, KeySource, RateLimitSettings, RateLimitState};
+use portcullis_http::ratelimit::{limit, KeySource, LimitRule, RateLimitSettings, RateLimitState};
 use portcullis_http::resilience::{Guard, GuardedCache, GuardedLimiter};
 use portcullis_jwt::{JwksVerifier, VerifierConfig};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
@@ -254,13 +254,20 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         ),
         metrics.clone(),
     );
+    // Flood protection before any RSA work is enforced per replica, in process: it needs no
+    // cross-replica exactness, and a request then costs Redis one EVALSHA (the subject limit)
+    // and one HGET (the cache) instead of two EVALSHAs and an HGET.
+    let ip_share = config.rule(&config.ip_rate_limit).local_share;
     let ip_limits = RateLimitState::new(
-        limiter,
+        local_limiter.clone(),
         local_limiter,
         settings(
             "ip",
             KeySource::ClientIp,
-            config.rule(&config.ip_rate_limit),
+            LimitRule {
+                policy: ip_share.clone(),
+                local_share: ip_share,
+            },
             None,
             false,
         ),
