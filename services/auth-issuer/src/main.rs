@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// glibc's malloc cost about 15% of the read path's CPU under load (bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Portcullis auth issuer.
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]

@@ -5,6 +5,10 @@ use portcullis_http::probe;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// glibc's malloc cost about 15% of the read path's CPU under load (bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Portcullis data API.
 #[derive(Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]

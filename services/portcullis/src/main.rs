@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+/// glibc's malloc cost about 15% of the read path's CPU under load (bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Portcullis: a secure API platform (auth issuer + data API).
 #[derive(Parser)]
 #[command(version, about)]
