@@ -63,6 +63,18 @@ pub fn local_url(listen: SocketAddr, path: &str) -> String {
     format!("http://{}{path}", SocketAddr::new(ip, listen.port()))
 }
 
+/// The `healthcheck` subcommand of both binaries: probes `url`, or `/readyz` of a server
+/// listening on `listen`, and says what answered.
+pub async fn healthcheck(
+    listen: SocketAddr,
+    url: Option<String>,
+    timeout: Duration,
+) -> Result<String, ProbeError> {
+    let url = url.unwrap_or_else(|| local_url(listen, READINESS_PATH));
+    let status = check(&url, timeout).await?;
+    Ok(format!("ready: {url} answered {status}"))
+}
+
 /// GETs `url` once and succeeds only on a 2xx answer within `timeout` (connecting included).
 ///
 /// Redirects are not followed and proxy variables are ignored: a probe must measure this

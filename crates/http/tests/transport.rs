@@ -270,15 +270,13 @@ async fn answers_carry_security_headers_and_no_version_banner() {
     }
 }
 
-#[tokio::test]
-async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
-    let mut running = serve(TransportSettings::default()).await;
-    let mut in_flight = TcpStream::connect(running.addr).await.expect("connect");
-    in_flight
+/// Sends a request to `/slow`, lets it reach its handler, then signals shutdown.
+async fn slow_request_then_stop(running: &mut Running) -> TcpStream {
+    let mut stream = TcpStream::connect(running.addr).await.expect("connect");
+    stream
         .write_all(get_request("/slow", "").as_bytes())
         .await
         .expect("write");
-    // Let the request reach its handler before shutting down.
     tokio::time::sleep(Duration::from_millis(200)).await;
     running
         .stop
@@ -286,6 +284,13 @@ async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
         .expect("not stopped")
         .send(())
         .expect("server alive");
+    stream
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_and_refuses_new_ones() {
+    let mut running = serve(TransportSettings::default()).await;
+    let mut in_flight = slow_request_then_stop(&mut running).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         TcpStream::connect(running.addr).await.is_err(),
@@ -312,18 +317,7 @@ async fn shutdown_gives_up_on_requests_that_outlive_the_grace() {
         ..TransportSettings::default()
     })
     .await;
-    let mut stuck = TcpStream::connect(running.addr).await.expect("connect");
-    stuck
-        .write_all(get_request("/slow", "").as_bytes())
-        .await
-        .expect("write");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    running
-        .stop
-        .take()
-        .expect("not stopped")
-        .send(())
-        .expect("server alive");
+    let _stuck = slow_request_then_stop(&mut running).await;
     tokio::time::timeout(Duration::from_secs(10), running.done)
         .await
         .expect("the server stops after the grace even though a request never ends")

@@ -117,11 +117,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Healthcheck(args)) => {
-            let url = args
-                .url
-                .unwrap_or_else(|| probe::local_url(args.listen, probe::READINESS_PATH));
-            let status = runtime.block_on(probe::check(&url, args.timeout))?;
-            println!("ready: {url} answered {status}");
+            let answer =
+                runtime.block_on(probe::healthcheck(args.listen, args.url, args.timeout))?;
+            println!("{answer}");
             Ok(())
         }
     }
