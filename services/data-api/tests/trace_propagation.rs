@@ -185,13 +185,6 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
     };
     wait_until("the data API loads the issuer's keys", ready);
 
-    // Rotate to a key the data API has not seen: its next token makes it refetch the JWKS.
-    std::fs::write(
-        keys.join("b.pem"),
-        portcullis_jwt::generate_rsa_pem().unwrap(),
-    )
-    .unwrap();
-    std::fs::write(keys.join("ACTIVE"), "b.pem").unwrap();
     let login = || -> String {
         let body: serde_json::Value = http
             .post(format!("{issuer}/oauth2/token"))
@@ -211,6 +204,13 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
             .to_string()
     };
     let first = login();
+    // Rotate to a key the data API has not seen: its next token makes it refetch the JWKS.
+    std::fs::write(
+        keys.join("b.pem"),
+        portcullis_jwt::generate_rsa_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(keys.join("ACTIVE"), "b.pem").unwrap();
     wait_until("the issuer publishes the new key", || {
         let jwks: serde_json::Value = http
             .get(format!("{issuer}/.well-known/jwks.json"))
