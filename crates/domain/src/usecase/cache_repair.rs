@@ -75,7 +75,10 @@ impl CacheRepair {
     /// within the grace period after a cache failure.
     pub(crate) fn trusts(&self, key: &CacheKey, now_ms: u64) -> bool {
         let since_failure = now_ms.saturating_sub(self.last_failure_ms.load(Ordering::Relaxed));
-        since_failure >= self.grace_ms && !self.lock().contains_key(key)
+        // Every read asks: take the lock only while repairs are owed (the loop runs exactly
+        // then; a write schedules its repair before it returns to its caller).
+        since_failure >= self.grace_ms
+            && !(self.running.load(Ordering::Acquire) && self.lock().contains_key(key))
     }
 
     /// Owes the cache this write until it lands or `keep_for` has passed.
