@@ -5,8 +5,9 @@ In one run, on one machine, alternating rounds of `wrk -t2 -c64 --latency`:
 
   A  bench-bare: a bare axum handler answering the same JSON document as B (same body size);
   B  data-api: GET /v1/items/{id} with a real RS256 token from a release auth-issuer, the
-     per-IP and per-subject Redis sliding-window limits (high enough never to reject), and the
-     item read from the Redis cache (put beforehand, so every read is a cache hit);
+     per-IP limit (in process) and the per-subject Redis sliding-window limit (both high enough
+     never to reject), and the item read from the Redis cache (put beforehand, so every read is
+     a cache hit);
   C  the seed stack (FastAPI + PyJWT + slowapi + redis-py, RS256, Redis limiter storage),
      started from ../shared/bench/seedref the way its run.sh starts it;
 
