@@ -43,7 +43,7 @@ async fn main() {
     let data = ItemData::parse(r#"{"name":"benchmark item","tags":["a","b","c"],"count":42}"#)
         .expect("data");
     items
-        .put(&owner, &id, data, Precondition::None)
+        .put(&owner, &id, data, Precondition::NONE)
         .await
         .expect("put");
 

@@ -97,7 +97,7 @@ async fn a_write_lost_in_a_cache_outage_is_never_served_stale() {
     let (owner, id) = (Subject::new("alice").unwrap(), ItemId::new("doc").unwrap());
 
     let first = writer
-        .put(&owner, &id, data("v1"), Precondition::None)
+        .put(&owner, &id, data("v1"), Precondition::NONE)
         .await
         .expect("first write");
     let (seen, how) = reader.get(&owner, &id).await.expect("read");
@@ -109,7 +109,7 @@ async fn a_write_lost_in_a_cache_outage_is_never_served_stale() {
     // The outage: the second write commits, its write-through fails; readers bypass the cache.
     cache.down.store(true, Ordering::SeqCst);
     let second = writer
-        .put(&owner, &id, data("v2"), Precondition::None)
+        .put(&owner, &id, data("v2"), Precondition::NONE)
         .await
         .expect("the write commits even though the cache is down");
     let (seen, how) = reader
@@ -125,17 +125,17 @@ async fn a_write_lost_in_a_cache_outage_is_never_served_stale() {
     // bring its entry up to date.
     let unread = ItemId::new("unread").unwrap();
     writer
-        .put(&owner, &unread, data("old"), Precondition::None)
+        .put(&owner, &unread, data("old"), Precondition::NONE)
         .await
         .expect("write in the outage");
     cache.down.store(false, Ordering::SeqCst);
     writer
-        .put(&owner, &unread, data("old"), Precondition::None)
+        .put(&owner, &unread, data("old"), Precondition::NONE)
         .await
         .expect("write after the outage");
     cache.down.store(true, Ordering::SeqCst);
     writer
-        .put(&owner, &unread, data("new"), Precondition::None)
+        .put(&owner, &unread, data("new"), Precondition::NONE)
         .await
         .expect("write in the outage");
 

@@ -9,6 +9,10 @@ use std::sync::Arc;
 pub const MAX_ITEM_ID_LEN: usize = 128;
 /// Largest `data` document accepted, in bytes of JSON text (1 MiB).
 pub const MAX_ITEM_DATA_LEN: usize = 1024 * 1024;
+/// Deepest nesting of arrays and objects accepted in a document. Clients that parse recursively
+/// (most JSON libraries, serde_json's own default stops at 128) must never be handed a bomb by
+/// the API, so the cap sits well below theirs while far above any real document's depth.
+pub const MAX_ITEM_DEPTH: usize = 64;
 
 /// An item's id within its owner's namespace: 1–128 characters of `[A-Za-z0-9._~-]`, the URL
 /// "unreserved" set, so an id never needs escaping in a path, a cache key or a cursor.
@@ -48,10 +52,18 @@ impl fmt::Display for ItemId {
 pub struct ItemData(Arc<str>);
 
 impl ItemData {
-    /// Validates that `json` is one well-formed JSON value of at most 1 MiB.
+    /// Validates that `json` is one well-formed JSON value of at most 1 MiB, nested at most
+    /// [`MAX_ITEM_DEPTH`] levels deep.
     pub fn parse(json: &str) -> Result<Self, InvalidValue> {
         if json.len() > MAX_ITEM_DATA_LEN {
             return Err(InvalidValue::new("data", "must be at most 1 MiB of JSON"));
+        }
+        // Before the parser sees it: the depth scan is iterative, so no input can exhaust a stack.
+        if nesting_depth(json) > MAX_ITEM_DEPTH {
+            return Err(InvalidValue::new(
+                "data",
+                "must nest arrays and objects at most 64 levels deep",
+            ));
         }
         serde_json::from_str::<&serde_json::value::RawValue>(json)
             .map_err(|_| InvalidValue::new("data", "must be a JSON value"))?;
@@ -68,6 +80,35 @@ impl ItemData {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The deepest nesting of arrays and objects in JSON text, brackets inside strings ignored.
+/// Hand-written because it is a dozen lines and runs on every write before any parser does;
+/// malformed text gets some depth and is refused by the parse that follows.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// An item's version: strictly increasing across every write in a store (never reused, not
@@ -113,5 +154,20 @@ mod tests {
         assert!(ItemData::parse("1 2").is_err());
         let big = format!("\"{}\"", "a".repeat(MAX_ITEM_DATA_LEN));
         assert!(ItemData::parse(&big).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(ItemData::parse(&nested(MAX_ITEM_DEPTH)).is_ok());
+        assert!(ItemData::parse(&nested(MAX_ITEM_DEPTH + 1)).is_err());
+        // The attack the review found: half a million levels, well under 1 MiB.
+        assert!(ItemData::parse(&nested(500_000)).is_err());
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(65), "}".repeat(65));
+        assert!(ItemData::parse(&objects).is_err());
+        // Brackets inside strings, escaped quotes included, are text, not nesting.
+        let text = format!(r#"{{"s":"\"{}"}}"#, "[".repeat(1000));
+        assert!(ItemData::parse(&text).is_ok());
+        assert_eq!(nesting_depth(r#"["\\", [1]]"#), 2);
     }
 }

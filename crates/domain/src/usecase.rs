@@ -1,5 +1,7 @@
 //! The use cases the services call: the rules that tie the ports together.
 
+mod cache_entry;
 mod cache_repair;
+mod item_policy;
 pub mod items;
 pub mod tokens;

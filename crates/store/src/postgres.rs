@@ -1,13 +1,15 @@
-//! The PostgreSQL item store: shared by every data API replica. Every write is one statement,
-//! so its precondition is checked atomically with it, without explicit transactions or locks.
+//! The PostgreSQL item store: shared by every data API replica. Each write is one transaction
+//! that locks its owner's usage row first, so its precondition and the owner's quota are
+//! judged atomically with it, across replicas.
 
-use crate::rows;
+use crate::rows::{self, Current};
 use async_trait::async_trait;
+use futures::StreamExt;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
-use portcullis_domain::store::{ItemStore, Precondition, StoreError};
+use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError, Usage};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Row;
+use sqlx::{Postgres, Row, Transaction};
 use std::time::Duration;
 
 /// Items in PostgreSQL.
@@ -42,17 +44,61 @@ impl PgItemStore {
     }
 }
 
-const UPSERT: &str = "INSERT INTO items (owner, id, data, version) \
-     VALUES ($1, $2, $3, nextval('item_versions')) \
-     ON CONFLICT (owner, id) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version \
-     RETURNING version";
-const CREATE: &str = "INSERT INTO items (owner, id, data, version) \
-     VALUES ($1, $2, $3, nextval('item_versions')) ON CONFLICT (owner, id) DO NOTHING \
-     RETURNING version";
-const REPLACE: &str = "UPDATE items SET data = $3, version = nextval('item_versions') \
-     WHERE owner = $1 AND id = $2 RETURNING version";
-const REPLACE_VERSION: &str = "UPDATE items SET data = $3, version = nextval('item_versions') \
-     WHERE owner = $1 AND id = $2 AND version = $4 RETURNING version";
+impl PgItemStore {
+    /// Starts a write transaction holding the owner's usage row locked (so one owner's writes
+    /// are judged one at a time, across replicas), and reads what a write is judged by.
+    async fn begin_write(
+        &self,
+        owner: &Subject,
+        id: &ItemId,
+    ) -> Result<(Transaction<'static, Postgres>, Usage, Option<Current>), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO owner_usage (owner, items, bytes) VALUES ($1, 0, 0) \
+             ON CONFLICT (owner) DO NOTHING",
+        )
+        .bind(owner.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let row = sqlx::query("SELECT items, bytes FROM owner_usage WHERE owner = $1 FOR UPDATE")
+            .bind(owner.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let usage = Usage {
+            items: rows::count(row.get(0)),
+            bytes: rows::count(row.get(1)),
+        };
+        let current = sqlx::query("SELECT version, bytes FROM items WHERE owner = $1 AND id = $2")
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .map(|row| Current {
+                version: rows::version(row.get(0)),
+                bytes: rows::count(row.get(1)),
+            });
+        Ok((tx, usage, current))
+    }
+
+    /// Records the owner's usage after a write and commits it.
+    async fn commit_usage(
+        mut tx: Transaction<'static, Postgres>,
+        owner: &Subject,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE owner_usage SET items = $2, bytes = $3 WHERE owner = $1")
+            .bind(owner.as_str())
+            .bind(rows::sql_count(usage.items))
+            .bind(rows::sql_count(usage.bytes))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+}
 
 #[async_trait]
 impl ItemStore for PgItemStore {
@@ -72,27 +118,26 @@ impl ItemStore for PgItemStore {
         id: &ItemId,
         data: ItemData,
         precondition: Precondition,
+        quota: Quota,
     ) -> Result<Item, StoreError> {
-        let (sql, expected) = match precondition {
-            Precondition::None => (UPSERT, None),
-            Precondition::Absent => (CREATE, None),
-            Precondition::Exists => (REPLACE, None),
-            Precondition::Matches(Version(v)) => {
-                (REPLACE_VERSION, Some(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-        };
-        let mut query = sqlx::query_scalar::<_, i64>(sql)
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .bind(data.as_str());
-        if let Some(expected) = expected {
-            query = query.bind(expected);
-        }
-        let version = query
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .ok_or(StoreError::PreconditionFailed)?;
+        let (mut tx, usage, current) = self.begin_write(owner, id).await?;
+        let bytes = data.as_str().len() as u64;
+        let after = rows::judge(&precondition, quota, usage, current, Some(bytes))?;
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO items (owner, id, data, version, bytes) \
+             VALUES ($1, $2, $3, nextval('item_versions'), $4) \
+             ON CONFLICT (owner, id) DO UPDATE \
+             SET data = EXCLUDED.data, version = EXCLUDED.version, bytes = EXCLUDED.bytes \
+             RETURNING version",
+        )
+        .bind(owner.as_str())
+        .bind(id.as_str())
+        .bind(data.as_str())
+        .bind(rows::sql_count(bytes))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        Self::commit_usage(tx, owner, after).await?;
         Ok(Item {
             owner: owner.clone(),
             id: id.clone(),
@@ -107,38 +152,19 @@ impl ItemStore for PgItemStore {
         id: &ItemId,
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
-        let deleted: Option<i64> = match precondition {
-            Precondition::Absent => {
-                // "Delete only if absent" deletes nothing; it only reports.
-                return match self.get(owner, id).await? {
-                    Some(_) => Err(StoreError::PreconditionFailed),
-                    None => Ok(None),
-                };
-            }
-            Precondition::Matches(Version(v)) => sqlx::query_scalar(
-                "DELETE FROM items WHERE owner = $1 AND id = $2 AND version = $3 RETURNING version",
-            )
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .bind(i64::try_from(v).unwrap_or(i64::MAX))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?,
-            Precondition::None | Precondition::Exists => sqlx::query_scalar(
-                "DELETE FROM items WHERE owner = $1 AND id = $2 RETURNING version",
-            )
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?,
+        let (mut tx, usage, current) = self.begin_write(owner, id).await?;
+        let after = rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
+        let Some(current) = current else {
+            return Ok(None);
         };
-        match (deleted, precondition) {
-            (None, Precondition::Matches(_) | Precondition::Exists) => {
-                Err(StoreError::PreconditionFailed)
-            }
-            (deleted, _) => Ok(deleted.map(rows::version)),
-        }
+        sqlx::query("DELETE FROM items WHERE owner = $1 AND id = $2")
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::commit_usage(tx, owner, after).await?;
+        Ok(Some(current.version))
     }
 
     async fn list(
@@ -146,19 +172,33 @@ impl ItemStore for PgItemStore {
         owner: &Subject,
         after: Option<&ItemId>,
         limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let found = sqlx::query(
-            "SELECT id, data, version FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
+        max_bytes: usize,
+    ) -> Result<Listed, StoreError> {
+        let after = after.map_or("", ItemId::as_str);
+        // Plan on sizes alone (the covering index), then read exactly the planned documents.
+        let sizes: Vec<i64> = sqlx::query_scalar(
+            "SELECT bytes FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(owner.as_str())
-        .bind(after.map_or("", ItemId::as_str))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(after)
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        found
-            .into_iter()
-            .map(|row| rows::listed(owner, row.get(0), row.get(1), row.get(2)))
-            .collect()
+        let sizes: Vec<u64> = sizes.into_iter().map(rows::count).collect();
+        let (take, more) = rows::plan_page(&sizes, limit, max_bytes);
+        let documents = sqlx::query(
+            "SELECT id, data, version, bytes FROM items WHERE owner = $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(owner.as_str())
+        .bind(after)
+        .bind(i64::try_from(take).unwrap_or(i64::MAX))
+        .fetch(&self.pool)
+        .map(|row| {
+            row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .map_err(unavailable)
+        });
+        rows::collect_page(owner, documents, max_bytes, more).await
     }
 }

@@ -1,12 +1,14 @@
 //! The SQLite item store: the embedded default for one host.
 
 use crate::rows;
+use crate::rows::Current;
 use async_trait::async_trait;
+use futures::StreamExt;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
-use portcullis_domain::store::{ItemStore, Precondition, StoreError};
+use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError, Usage};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -32,7 +34,10 @@ impl SqliteItemStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Rows wait in this channel before they are read; documents are up to 1 MiB, so
+            // keep few in flight rather than sqlx's 50.
+            .row_buffer_size(4);
         let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
@@ -62,35 +67,54 @@ impl SqliteItemStore {
         })
     }
 
-    /// Starts a write transaction and checks `precondition` against the item's current version,
-    /// which it returns.
-    async fn begin_checked(
+    /// Starts a write transaction and reads what a write is judged by: the owner's usage and
+    /// the item's current version and size.
+    async fn begin_write(
         &self,
         owner: &Subject,
         id: &ItemId,
-        precondition: Precondition,
-    ) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Option<i64>), StoreError> {
+    ) -> Result<(Transaction<'static, Sqlite>, Usage, Option<Current>), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM items WHERE owner = ? AND id = ?")
-                .bind(owner.as_str())
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        check(precondition, current.map(|v| rows::version(v).0))?;
-        Ok((tx, current))
+        let usage = sqlx::query("SELECT items, bytes FROM owner_usage WHERE owner = ?")
+            .bind(owner.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .map_or_else(Usage::default, |row| Usage {
+                items: rows::count(row.get(0)),
+                bytes: rows::count(row.get(1)),
+            });
+        let current = sqlx::query("SELECT version, bytes FROM items WHERE owner = ? AND id = ?")
+            .bind(owner.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .map(|row| Current {
+                version: rows::version(row.get(0)),
+                bytes: rows::count(row.get(1)),
+            });
+        Ok((tx, usage, current))
     }
-}
 
-fn check(precondition: Precondition, current: Option<u64>) -> Result<(), StoreError> {
-    let holds = match precondition {
-        Precondition::None => true,
-        Precondition::Matches(Version(v)) => current == Some(v),
-        Precondition::Exists => current.is_some(),
-        Precondition::Absent => current.is_none(),
-    };
-    holds.then_some(()).ok_or(StoreError::PreconditionFailed)
+    /// Records the owner's usage after a write, in the write's transaction.
+    async fn set_usage(
+        tx: &mut Transaction<'static, Sqlite>,
+        owner: &Subject,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO owner_usage (owner, items, bytes) VALUES (?, ?, ?) \
+             ON CONFLICT (owner) DO UPDATE SET items = excluded.items, bytes = excluded.bytes",
+        )
+        .bind(owner.as_str())
+        .bind(rows::sql_count(usage.items))
+        .bind(rows::sql_count(usage.bytes))
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -111,9 +135,12 @@ impl ItemStore for SqliteItemStore {
         id: &ItemId,
         data: ItemData,
         precondition: Precondition,
+        quota: Quota,
     ) -> Result<Item, StoreError> {
         let _writer = self.write_lock.lock().await;
-        let (mut tx, _) = self.begin_checked(owner, id, precondition).await?;
+        let (mut tx, usage, current) = self.begin_write(owner, id).await?;
+        let bytes = data.as_str().len() as u64;
+        let after = rows::judge(&precondition, quota, usage, current, Some(bytes))?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE version_counter SET value = value + 1 WHERE only_row = 1 RETURNING value",
         )
@@ -121,16 +148,19 @@ impl ItemStore for SqliteItemStore {
         .await
         .map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO items (owner, id, data, version) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (owner, id) DO UPDATE SET data = excluded.data, version = excluded.version",
+            "INSERT INTO items (owner, id, data, version, bytes) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (owner, id) DO UPDATE \
+             SET data = excluded.data, version = excluded.version, bytes = excluded.bytes",
         )
         .bind(owner.as_str())
         .bind(id.as_str())
         .bind(data.as_str())
         .bind(version)
+        .bind(rows::sql_count(bytes))
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        Self::set_usage(&mut tx, owner, after).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Item {
             owner: owner.clone(),
@@ -147,16 +177,20 @@ impl ItemStore for SqliteItemStore {
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
         let _writer = self.write_lock.lock().await;
-        let (mut tx, current) = self.begin_checked(owner, id, precondition).await?;
-        let deleted = sqlx::query("DELETE FROM items WHERE owner = ? AND id = ?")
+        let (mut tx, usage, current) = self.begin_write(owner, id).await?;
+        let after = rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM items WHERE owner = ? AND id = ?")
             .bind(owner.as_str())
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?
-            .rows_affected();
+            .map_err(unavailable)?;
+        Self::set_usage(&mut tx, owner, after).await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(current.filter(|_| deleted > 0).map(rows::version))
+        Ok(Some(current.version))
     }
 
     async fn list(
@@ -164,20 +198,34 @@ impl ItemStore for SqliteItemStore {
         owner: &Subject,
         after: Option<&ItemId>,
         limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
-        let found = sqlx::query(
-            "SELECT id, data, version FROM items WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
+        max_bytes: usize,
+    ) -> Result<Listed, StoreError> {
+        let after = after.map_or("", ItemId::as_str);
+        // Plan on sizes alone (the covering index), then read exactly the planned documents.
+        let sizes: Vec<i64> = sqlx::query_scalar(
+            "SELECT bytes FROM items WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(owner.as_str())
-        .bind(after.map_or("", ItemId::as_str))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(after)
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        found
-            .into_iter()
-            .map(|row| rows::listed(owner, row.get(0), row.get(1), row.get(2)))
-            .collect()
+        let sizes: Vec<u64> = sizes.into_iter().map(rows::count).collect();
+        let (take, more) = rows::plan_page(&sizes, limit, max_bytes);
+        let documents = sqlx::query(
+            "SELECT id, data, version, bytes FROM items WHERE owner = ? AND id > ? \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(owner.as_str())
+        .bind(after)
+        .bind(i64::try_from(take).unwrap_or(i64::MAX))
+        .fetch(&self.pool)
+        .map(|row| {
+            row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .map_err(unavailable)
+        });
+        rows::collect_page(owner, documents, max_bytes, more).await
     }
 }
 
@@ -205,7 +253,8 @@ mod tests {
                 &owner,
                 &id,
                 ItemData::parse("[1]").unwrap(),
-                Precondition::None,
+                Precondition::NONE,
+                Quota::UNLIMITED,
             )
             .await
             .unwrap();
@@ -220,7 +269,8 @@ mod tests {
                 &owner,
                 &id,
                 ItemData::parse("[2]").unwrap(),
-                Precondition::None,
+                Precondition::NONE,
+                Quota::UNLIMITED,
             )
             .await
             .unwrap();

@@ -2,12 +2,18 @@
 
 use clap::Args;
 use portcullis_domain::ratelimit::{RateLimitPolicy, Window};
+use portcullis_domain::usecase::items::{
+    DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER, DEFAULT_PAGE_MAX_BYTES,
+};
 use portcullis_http::client_ip::TrustedProxies;
 use portcullis_http::ratelimit::{FailureMode, LimitRule};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 portcullis_http::transport_args!("DATA_API");
+
+/// Bytes in a MiB, for the settings given in MiB.
+pub const MIB: u64 = 1024 * 1024;
 
 /// Settings of `data-api`.
 #[derive(Args, Debug, Clone)]
@@ -105,6 +111,24 @@ pub struct Config {
     #[arg(long, env = "DATA_API_CACHE_STALE_IF_ERROR", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_stale_if_error: Duration,
 
+    /// Most items one owner may keep; more writes are refused with a 403 problem.
+    #[arg(long, env = "DATA_API_MAX_ITEMS_PER_OWNER", default_value_t = DEFAULT_MAX_ITEMS_PER_OWNER)]
+    pub max_items_per_owner: u64,
+
+    /// Most bytes of item data one owner may keep, in MiB; more writes are refused with a 403
+    /// problem.
+    #[arg(long, env = "DATA_API_MAX_MIB_PER_OWNER", default_value_t = DEFAULT_MAX_BYTES_PER_OWNER / MIB)]
+    pub max_mib_per_owner: u64,
+
+    /// Bytes of item data after which a list page ends (it always holds one item at least).
+    #[arg(long, env = "DATA_API_PAGE_MAX_BYTES", default_value_t = DEFAULT_PAGE_MAX_BYTES)]
+    pub page_max_bytes: usize,
+
+    /// Memory for request and response bodies in flight, in MiB: requests that carry or return
+    /// documents reserve their share first, and get a 503 problem when none frees up in 2 s.
+    #[arg(long, env = "DATA_API_BODY_MEMORY_MIB", default_value_t = 96)]
+    pub body_memory_mib: u64,
+
     /// Memory bound of the in-process cache, in MiB.
     #[arg(long, env = "DATA_API_CACHE_MAX_MIB", default_value_t = 64)]
     pub cache_max_mib: u64,
@@ -167,6 +191,14 @@ impl Config {
         }
         if self.jwks_min_refresh_interval < Duration::from_secs(1) {
             return Err("DATA_API_JWKS_MIN_REFRESH_INTERVAL must be at least 1s".into());
+        }
+        if self.page_max_bytes == 0 || self.body_memory_mib == 0 {
+            return Err(
+                "DATA_API_PAGE_MAX_BYTES and DATA_API_BODY_MEMORY_MIB must be at least 1".into(),
+            );
+        }
+        if self.body_memory_mib > 4095 {
+            return Err("DATA_API_BODY_MEMORY_MIB must be at most 4095".into());
         }
         if self.replicas == 0 {
             return Err("DATA_API_REPLICAS must be at least 1".into());

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
-use portcullis_domain::store::{ItemStore, Precondition, StoreError};
+use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError};
 use prometheus::IntCounterVec;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -16,8 +16,15 @@ pub struct CountingStore {
 }
 
 impl CountingStore {
+    /// The `op` label values, exported as 0 from start-up so rates and absence alerts work
+    /// before the first query.
+    pub const OPERATIONS: [&'static str; 4] = ["get", "put", "delete", "list"];
+
     /// Counts calls to `inner` in `queries`.
     pub fn new(inner: Arc<dyn ItemStore>, queries: IntCounterVec) -> Self {
+        for op in Self::OPERATIONS {
+            queries.with_label_values(&[op]);
+        }
         Self { inner, queries }
     }
 
@@ -41,10 +48,11 @@ impl ItemStore for CountingStore {
         id: &ItemId,
         data: ItemData,
         precondition: Precondition,
+        quota: Quota,
     ) -> Result<Item, StoreError> {
         let span = self.count("put");
         self.inner
-            .put(owner, id, data, precondition)
+            .put(owner, id, data, precondition, quota)
             .instrument(span)
             .await
     }
@@ -67,8 +75,12 @@ impl ItemStore for CountingStore {
         owner: &Subject,
         after: Option<&ItemId>,
         limit: usize,
-    ) -> Result<Vec<Item>, StoreError> {
+        max_bytes: usize,
+    ) -> Result<Listed, StoreError> {
         let span = self.count("list");
-        self.inner.list(owner, after, limit).instrument(span).await
+        self.inner
+            .list(owner, after, limit, max_bytes)
+            .instrument(span)
+            .await
     }
 }

@@ -1,14 +1,16 @@
 //! `/v1/items`: owner-scoped items with ETags and conditional requests.
 
+use crate::body_budget::{reserved_body, Reservation, READ_COPIES, WRITE_COPIES};
+use crate::conditions::{self, not_modified};
 use crate::DataState;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use portcullis_domain::item::{Item, ItemData, ItemId, Version, MAX_ITEM_DATA_LEN};
 use portcullis_domain::scope::{ITEMS_READ, ITEMS_WRITE};
-use portcullis_domain::store::{Precondition, StoreError};
+use portcullis_domain::store::StoreError;
 use portcullis_http::auth::Caller;
 use portcullis_http::Problem;
 use serde::Deserialize;
@@ -27,19 +29,31 @@ fn etag(version: Version) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// An item as JSON, written directly: ids are unreserved characters (no escaping needed) and the
-/// document is JSON text already validated, so nothing is parsed or re-serialised.
-fn item_json(item: &Item) -> String {
-    format!(
-        r#"{{"id":"{}","data":{},"version":{}}}"#,
-        item.id,
-        item.data.as_str(),
-        item.version.0
-    )
+/// Bytes of an item's JSON besides its document: the id, the version and the punctuation.
+const ITEM_ENVELOPE: usize = 64 + portcullis_domain::item::MAX_ITEM_ID_LEN;
+
+/// Appends an item as JSON, written directly: ids are unreserved characters (no escaping
+/// needed) and the document is JSON text already validated, so nothing is parsed or
+/// re-serialised.
+fn write_item_json(out: &mut String, item: &Item) {
+    out.push_str(r#"{"id":""#);
+    out.push_str(item.id.as_str());
+    out.push_str(r#"","data":"#);
+    out.push_str(item.data.as_str());
+    out.push_str(r#","version":"#);
+    out.push_str(&item.version.0.to_string());
+    out.push('}');
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
+fn item_json(item: &Item) -> String {
+    let mut out = String::with_capacity(item.data.as_str().len() + ITEM_ENVELOPE);
+    write_item_json(&mut out, item);
+    out
+}
+
+/// A JSON response whose body holds `reservation` of the body budget until it is sent.
+fn json_response(status: StatusCode, body: String, reservation: Reservation) -> Response {
+    let mut response = (status, reserved_body(body, reservation)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -49,95 +63,18 @@ fn json_response(status: StatusCode, body: String) -> Response {
 
 fn store_problem(error: StoreError) -> Problem {
     match error {
-        StoreError::PreconditionFailed => changed(),
+        StoreError::PreconditionFailed => conditions::failed(),
+        StoreError::QuotaExceeded { quota, limit } => {
+            Problem::new(StatusCode::FORBIDDEN).detail(format!(
+                "the {} quota of this owner ({limit}) is used up",
+                quota.as_str()
+            ))
+        }
         StoreError::Unavailable(reason) => {
             tracing::error!(%reason, "item store failed");
             Problem::unavailable()
         }
     }
-}
-
-fn changed() -> Problem {
-    Problem::new(StatusCode::PRECONDITION_FAILED)
-        .detail("the item has changed since the version you named")
-}
-
-/// Parses one strong entity tag (`"123"`) or `*`. Weak tags never match (RFC 9110 §13.1.1).
-fn parse_condition(value: &HeaderValue, star: Precondition) -> Result<Precondition, Problem> {
-    let value = value
-        .to_str()
-        .map_err(|_| Problem::bad_request("malformed precondition header"))?
-        .trim();
-    if value == "*" {
-        return Ok(star);
-    }
-    let tags: Vec<&str> = value.split(',').map(str::trim).collect();
-    let [tag] = tags.as_slice() else {
-        return Err(Problem::bad_request("name one entity tag, or *"));
-    };
-    if tag.starts_with("W/") {
-        return Err(Problem::new(StatusCode::PRECONDITION_FAILED)
-            .detail("weak entity tags cannot be used for writes"));
-    }
-    let digits = tag
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| Problem::bad_request("malformed entity tag"))?;
-    // A version too large to exist is well-formed; it just cannot match.
-    digits
-        .parse::<u64>()
-        .map(|v| Precondition::Matches(Version(v)))
-        .map_err(|_| changed())
-}
-
-/// The write precondition from `If-Match` / `If-None-Match: *`.
-fn precondition(headers: &HeaderMap, allow_create_only: bool) -> Result<Precondition, Problem> {
-    let if_match = headers.get(header::IF_MATCH);
-    let if_none_match = headers.get(header::IF_NONE_MATCH);
-    match (if_match, if_none_match) {
-        (Some(if_match), Some(if_none_match)) => {
-            parse_condition(if_match, Precondition::Exists)?;
-            if !(allow_create_only && if_none_match.as_bytes() == b"*") {
-                return Err(Problem::bad_request("writes accept only If-None-Match: *"));
-            }
-            // The item would have to exist and not exist at once (RFC 9110 §13.2.2).
-            Err(Problem::new(StatusCode::PRECONDITION_FAILED)
-                .detail("If-Match and If-None-Match: * can never both hold"))
-        }
-        (Some(value), None) => parse_condition(value, Precondition::Exists),
-        (None, Some(value)) if allow_create_only && value.as_bytes() == b"*" => {
-            Ok(Precondition::Absent)
-        }
-        (None, Some(_)) => Err(Problem::bad_request("writes accept only If-None-Match: *")),
-        (None, None) => Ok(Precondition::None),
-    }
-}
-
-/// Whether `If-None-Match` names the current version (or `*`); weak comparison, as for GET.
-/// A value that is not a list of entity tags is refused rather than ignored.
-fn matches_none(headers: &HeaderMap, version: Version) -> Result<bool, Problem> {
-    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
-        return Ok(false);
-    };
-    let malformed = || Problem::bad_request("If-None-Match must be * or a list of entity tags");
-    let value = value.to_str().map_err(|_| malformed())?.trim();
-    if value == "*" {
-        return Ok(true);
-    }
-    let current = format!("\"{}\"", version.0);
-    let mut matched = false;
-    for tag in value.split(',').map(|t| t.trim().trim_start_matches("W/")) {
-        let opaque = tag
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .ok_or_else(malformed)?;
-        if opaque.contains('"') {
-            return Err(malformed());
-        }
-        matched |= tag == current;
-    }
-    Ok(matched)
 }
 
 /// `GET /v1/items/{id}`.
@@ -173,10 +110,12 @@ pub async fn get_item(
     tracing::Span::current().record("cache.result", cache.as_str());
     // Another owner's item is indistinguishable from a missing one.
     let item = item.ok_or_else(Problem::not_found)?;
-    let mut response = if matches_none(&headers, item.version)? {
+    let mut response = if not_modified(&headers, item.version)? {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        json_response(StatusCode::OK, item_json(&item))
+        let body_bytes = item.data.as_str().len() + ITEM_ENVELOPE;
+        let reservation = state.body_budget.reserve(body_bytes).await?;
+        json_response(StatusCode::OK, item_json(&item), reservation)
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag(item.version));
@@ -219,7 +158,7 @@ pub async fn put_item(
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response, Problem> {
     caller.require_scope(ITEMS_WRITE)?;
     let id = item_id(path)?;
@@ -232,13 +171,25 @@ pub async fn put_item(
         return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
             .detail("send the item as application/json"));
     }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            too_large()
-        } else {
-            Problem::bad_request("the request body could not be read")
-        }
-    })?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    // The body is read only once its memory is reserved.
+    let body_bytes = declared.unwrap_or(MAX_BODY_BYTES);
+    let reservation = state.body_budget.reserve(WRITE_COPIES * body_bytes).await?;
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                Problem::bad_request("the request body could not be read")
+            }
+        })?;
     let parsed: PutBody<'_> = serde_json::from_slice(&body).map_err(|_| {
         Problem::bad_request(r#"the body must be a JSON object {"data": <any JSON value>}"#)
     })?;
@@ -249,13 +200,14 @@ pub async fn put_item(
         ItemData::parse(parsed.data.get()).map_err(|e| Problem::bad_request(e.to_string()))?;
     // Preconditions are judged only for a well-formed request: a bad body is a 400 whatever the
     // item's state.
-    let precondition = precondition(&headers, true)?;
+    let precondition = conditions::precondition(&headers)?;
+    drop(body);
     let item = state
         .items
         .put(&caller.0.subject, &id, data, precondition)
         .await
         .map_err(store_problem)?;
-    let mut response = json_response(StatusCode::OK, item_json(&item));
+    let mut response = json_response(StatusCode::OK, item_json(&item), reservation);
     response
         .headers_mut()
         .insert(header::ETAG, etag(item.version));
@@ -281,7 +233,7 @@ pub async fn delete_item(
 ) -> Result<Response, Problem> {
     caller.require_scope(ITEMS_WRITE)?;
     let id = item_id(path)?;
-    let precondition = precondition(&headers, false)?;
+    let precondition = conditions::precondition(&headers)?;
     let existed = state
         .items
         .delete(&caller.0.subject, &id, precondition)
@@ -327,73 +279,37 @@ pub async fn list_items(
         .map(ItemId::new)
         .transpose()
         .map_err(|_| Problem::bad_request("cursor is not a valid item id"))?;
+    // A page holds at most its byte budget plus one document, twice: as read and as sent.
+    let page_bytes = state.page_max_bytes + MAX_ITEM_DATA_LEN + limit * ITEM_ENVELOPE;
+    let reservation = state.body_budget.reserve(READ_COPIES * page_bytes).await?;
     let page = state
         .items
         .list(&caller.0.subject, cursor.as_ref(), limit)
         .await
         .map_err(store_problem)?;
-    let items: Vec<String> = page.items.iter().map(item_json).collect();
-    let next = page
-        .next
-        .map_or_else(|| "null".to_string(), |id| format!("\"{id}\""));
-    Ok(json_response(
-        StatusCode::OK,
-        format!(r#"{{"items":[{}],"next":{next}}}"#, items.join(",")),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), HeaderValue::from_static(v)))
-            .collect()
-    }
-
-    #[test]
-    fn write_preconditions() {
-        assert_eq!(
-            precondition(&headers(&[]), true).unwrap(),
-            Precondition::None
-        );
-        assert_eq!(
-            precondition(&headers(&[(header::IF_MATCH, "\"7\"")]), true).unwrap(),
-            Precondition::Matches(Version(7))
-        );
-        assert_eq!(
-            precondition(&headers(&[(header::IF_MATCH, "*")]), true).unwrap(),
-            Precondition::Exists
-        );
-        assert_eq!(
-            precondition(&headers(&[(header::IF_NONE_MATCH, "*")]), true).unwrap(),
-            Precondition::Absent
-        );
-        let weak = precondition(&headers(&[(header::IF_MATCH, "W/\"7\"")]), true).unwrap_err();
-        assert_eq!(weak.status(), StatusCode::PRECONDITION_FAILED);
-        for bad in ["7", "\"x\"", "\"1\", \"2\""] {
-            let error = precondition(&headers(&[(header::IF_MATCH, bad)]), true).unwrap_err();
-            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}");
+    let size: usize = page
+        .items
+        .iter()
+        .map(|i| i.data.as_str().len() + ITEM_ENVELOPE)
+        .sum();
+    let mut body = String::with_capacity(size + ITEM_ENVELOPE);
+    body.push_str(r#"{"items":["#);
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
         }
-        assert!(precondition(&headers(&[(header::IF_NONE_MATCH, "*")]), false).is_err());
+        write_item_json(&mut body, item);
     }
-
-    #[test]
-    fn if_none_match_uses_weak_comparison() {
-        assert!(matches_none(&headers(&[(header::IF_NONE_MATCH, "\"3\"")]), Version(3)).unwrap());
-        assert!(matches_none(
-            &headers(&[(header::IF_NONE_MATCH, "W/\"3\", \"4\"")]),
-            Version(3)
-        )
-        .unwrap());
-        assert!(matches_none(&headers(&[(header::IF_NONE_MATCH, "*")]), Version(3)).unwrap());
-        assert!(!matches_none(&headers(&[(header::IF_NONE_MATCH, "\"4\"")]), Version(3)).unwrap());
-        assert!(!matches_none(&headers(&[]), Version(3)).unwrap());
-        for malformed in ["3", "\"3", "\"3\", 4", "W/"] {
-            let headers = headers(&[(header::IF_NONE_MATCH, malformed)]);
-            assert!(matches_none(&headers, Version(3)).is_err(), "{malformed}");
+    body.push_str(r#"],"next":"#);
+    match &page.next {
+        Some(id) => {
+            body.push('"');
+            body.push_str(id.as_str());
+            body.push('"');
         }
+        None => body.push_str("null"),
     }
+    body.push('}');
+    drop(page);
+    Ok(json_response(StatusCode::OK, body, reservation))
 }

@@ -2,6 +2,8 @@
 //! (port 0 allowed), [`App::run`] serves.
 
 mod api_doc;
+mod body_budget;
+mod conditions;
 pub mod config;
 pub mod counting_store;
 mod items;
@@ -9,13 +11,15 @@ mod items;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
+use body_budget::BodyBudget;
 use counting_store::CountingStore;
 use portcullis_cache::{LocalCache, RedisCache};
 use portcullis_domain::cache::Cache;
 use portcullis_domain::ratelimit::RateLimiter;
 use portcullis_domain::store::ItemStore;
+use portcullis_domain::store::Quota;
 use portcullis_domain::token::TokenVerifier;
-use portcullis_domain::usecase::items::{CachePolicy, ItemService};
+use portcullis_domain::usecase::items::{CachePolicy, ItemLimits, ItemService};
 use portcullis_http::auth::{require_bearer, AuthState};
 use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
@@ -65,6 +69,8 @@ pub enum BuildError {
 pub(crate) struct DataState {
     pub items: Arc<ItemService>,
     pub metrics: Arc<Metrics>,
+    pub body_budget: BodyBudget,
+    pub page_max_bytes: usize,
 }
 
 struct DataReadiness {
@@ -216,7 +222,14 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             tokio::spawn(task);
         }),
         Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
-    );
+    )
+    .with_limits(ItemLimits {
+        quota: Quota {
+            max_items: config.max_items_per_owner,
+            max_bytes: config.max_mib_per_owner.saturating_mul(config::MIB),
+        },
+        page_max_bytes: config.page_max_bytes,
+    });
     let verifier = JwksVerifier::new(VerifierConfig {
         leeway: config.token_leeway,
         refresh_interval: config.jwks_refresh_interval,
@@ -274,6 +287,11 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         metrics.clone(),
     );
     let trusted_proxies = Arc::new(config.trusted_proxies.clone());
+    let body_budget = BodyBudget::new(
+        config.body_memory_mib * config::MIB,
+        body_budget::RESERVE_WAIT,
+    );
+    let page_max_bytes = config.page_max_bytes;
     let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
         verifier: shared_verifier,
         limiter_guard,
@@ -283,6 +301,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let state = DataState {
         items: Arc::new(items),
         metrics: metrics.clone(),
+        body_budget,
+        page_max_bytes,
     };
     let router = Router::new()
         .route("/v1/items", get(items::list_items))

@@ -5,10 +5,15 @@
 //! (stale-while-revalidate) or while the store fails (stale-if-error), and writes are versioned
 //! so no reader can put back a value a write has replaced.
 
+use super::cache_entry::{decode_entry, deleted_rank, encode_entry, found_rank};
 use super::cache_repair::CacheRepair;
+pub use super::item_policy::{
+    CachePolicy, ItemLimits, DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER,
+    DEFAULT_PAGE_MAX_BYTES,
+};
 use crate::cache::{Cache, CacheKey};
 use crate::identity::Subject;
-use crate::item::{Item, ItemData, ItemId, Version};
+use crate::item::{Item, ItemData, ItemId};
 use crate::store::{ItemStore, Precondition, StoreError};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use rand::Rng;
@@ -50,43 +55,6 @@ pub struct ItemPage {
     pub next: Option<ItemId>,
 }
 
-/// Cache lifetimes.
-#[derive(Clone, Copy, Debug)]
-pub struct CachePolicy {
-    /// How long a found item is fresh (±10% jitter, so entries filled together do not expire
-    /// together).
-    pub ttl: Duration,
-    /// How long "not found" stays cached; short, since a create replaces it anyway.
-    pub negative_ttl: Duration,
-    /// After freshness ends, how long the stale item is still served while one background
-    /// refresh runs.
-    pub stale_while_revalidate: Duration,
-    /// After freshness ends, how long the stale item is served when the store fails.
-    pub stale_if_error: Duration,
-    /// How long a replica that missed holds the right to load an item for everyone.
-    pub lease_ttl: Duration,
-    /// How long other replicas wait for that load before loading themselves.
-    pub lease_wait: Duration,
-    /// After a cache failure, how long this replica reads the store instead of trusting cache
-    /// hits, so a write-through lost in an outage is never served stale (see `cache_repair`).
-    /// It must outlast the cache's circuit-breaker cool-down on every replica.
-    pub recovery_grace: Duration,
-}
-
-impl Default for CachePolicy {
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
-            stale_while_revalidate: Duration::from_secs(30),
-            stale_if_error: Duration::from_secs(300),
-            lease_ttl: Duration::from_secs(2),
-            lease_wait: Duration::from_millis(500),
-            recovery_grace: Duration::from_secs(5),
-        }
-    }
-}
-
 /// Runs a future in the background (the service passes its runtime's `spawn`), so the domain
 /// needs no runtime of its own.
 pub type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
@@ -99,6 +67,7 @@ pub type Sleeper = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>
 pub struct ItemService {
     loader: Loader,
     spawn: Spawner,
+    limits: ItemLimits,
 }
 
 /// What loads and fills share; cheap to clone into a background refresh.
@@ -151,7 +120,14 @@ impl ItemService {
                 repair,
             },
             spawn,
+            limits: ItemLimits::default(),
         }
+    }
+
+    /// Replaces the default quotas and page budget.
+    pub fn with_limits(mut self, limits: ItemLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The owner's item, from the cache when possible. Cache failures never fail the read, and
@@ -226,7 +202,11 @@ impl ItemService {
         data: ItemData,
         precondition: Precondition,
     ) -> Result<Item, StoreError> {
-        let item = self.loader.store.put(owner, id, data, precondition).await?;
+        let item = self
+            .loader
+            .store
+            .put(owner, id, data, precondition, self.limits.quota)
+            .await?;
         let key = CacheKey::item(owner, id);
         self.loader.fill(&key, Some(&item), true).await;
         Ok(item)
@@ -252,8 +232,9 @@ impl ItemService {
         Ok(deleted.is_some())
     }
 
-    /// A page of the owner's items after `cursor` (straight from the store: lists are not
-    /// cached, so they can never be stale).
+    /// A page of the owner's items after `cursor`: at most `limit` items, ending early once it
+    /// holds the page byte budget (straight from the store: lists are not cached, so they can
+    /// never be stale).
     pub async fn list(
         &self,
         owner: &Subject,
@@ -261,14 +242,19 @@ impl ItemService {
         limit: usize,
     ) -> Result<ItemPage, StoreError> {
         let limit = limit.clamp(1, 1000);
-        let mut items = self.loader.store.list(owner, cursor, limit + 1).await?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|item| item.id.clone())
-        } else {
-            None
-        };
-        Ok(ItemPage { items, next })
+        let listed = self
+            .loader
+            .store
+            .list(owner, cursor, limit, self.limits.page_max_bytes)
+            .await?;
+        let next = listed
+            .more
+            .then(|| listed.items.last().map(|item| item.id.clone()))
+            .flatten();
+        Ok(ItemPage {
+            items: listed.items,
+            next,
+        })
     }
 }
 
@@ -375,114 +361,5 @@ impl Loader {
                     .schedule(key.clone(), rank, entry, ttl, longest_entry);
             }
         }
-    }
-}
-
-/// The cache version of an item's state: versions come from one strictly increasing sequence,
-/// and the deletion of version `v` ranks just above `v` itself but below any later version, so
-/// "newer wins" orders found items, deletions and re-creations correctly. "Not found" read from
-/// the store ranks 0, below everything. Equal ranks replace each other: that is how a refresh
-/// renews an unchanged item's freshness.
-fn found_rank(version: Version) -> u64 {
-    version.0.saturating_mul(2)
-}
-
-fn deleted_rank(version: Version) -> u64 {
-    version.0.saturating_mul(2).saturating_add(1)
-}
-
-const FOUND: u8 = b'F';
-const NOT_FOUND: u8 = b'N';
-
-/// A decoded cache entry.
-#[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    found: Option<(Version, ItemData)>,
-    /// Until when (ms since the epoch) the entry is fresh.
-    fresh_until: u64,
-}
-
-impl Entry {
-    fn into_item(self, owner: &Subject, id: &ItemId) -> Option<Item> {
-        self.found.map(|(version, data)| Item {
-            owner: owner.clone(),
-            id: id.clone(),
-            data,
-            version,
-        })
-    }
-}
-
-/// Cache entry layout: a tag byte, the fresh-until time (8 bytes, big endian, ms), then for a
-/// found item its version (8 bytes) and the JSON text. Hand-rolled because it is four fields and
-/// sits on the hot read path.
-fn encode_entry(item: Option<&Item>, fresh_until: u64) -> Arc<[u8]> {
-    let data = item.map_or(&[][..], |item| item.data.as_str().as_bytes());
-    let mut bytes = Vec::with_capacity(17 + data.len());
-    bytes.push(if item.is_some() { FOUND } else { NOT_FOUND });
-    bytes.extend_from_slice(&fresh_until.to_be_bytes());
-    if let Some(item) = item {
-        bytes.extend_from_slice(&item.version.0.to_be_bytes());
-        bytes.extend_from_slice(data);
-    }
-    Arc::from(bytes)
-}
-
-/// `None` for an entry this version cannot read.
-fn decode_entry(bytes: &[u8]) -> Option<Entry> {
-    let (&tag, rest) = bytes.split_first()?;
-    let (fresh_until, rest) = rest.split_at_checked(8)?;
-    let fresh_until = u64::from_be_bytes(fresh_until.try_into().ok()?);
-    let found = match (tag, rest) {
-        (NOT_FOUND, []) => None,
-        (FOUND, rest) => {
-            let (version, data) = rest.split_at_checked(8)?;
-            let version = Version(u64::from_be_bytes(version.try_into().ok()?));
-            let data = std::str::from_utf8(data).ok()?;
-            Some((version, ItemData::from_validated(data)))
-        }
-        _ => return None,
-    };
-    Some(Entry { found, fresh_until })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deletions_rank_between_their_version_and_the_next() {
-        let (v1, v2) = (Version(1), Version(2));
-        assert!(found_rank(v1) < deleted_rank(v1));
-        assert!(deleted_rank(v1) < found_rank(v2));
-        assert!(
-            0 < found_rank(v1),
-            "a cached not-found never outranks an item"
-        );
-    }
-
-    #[test]
-    fn cache_entries_round_trip() {
-        let item = Item {
-            owner: Subject::new("alice").unwrap(),
-            id: ItemId::new("x").unwrap(),
-            data: ItemData::parse(r#"{"k":"v"}"#).unwrap(),
-            version: Version(42),
-        };
-        let decoded = decode_entry(&encode_entry(Some(&item), 7)).unwrap();
-        assert_eq!(decoded.found, Some((Version(42), item.data.clone())));
-        assert_eq!(decoded.fresh_until, 7);
-        let absent = decode_entry(&encode_entry(None, 9)).unwrap();
-        assert_eq!(
-            absent,
-            Entry {
-                found: None,
-                fresh_until: 9
-            }
-        );
-        assert_eq!(decode_entry(b""), None);
-        assert_eq!(decode_entry(b"F123"), None);
-        assert_eq!(decode_entry(b"N12345678x"), None);
-        assert_eq!(decode_entry(b"X12345678"), None);
     }
 }
