@@ -159,9 +159,20 @@ pub struct RateLimitDecision {
     pub windows: Vec<WindowState>,
     /// For a rejected request: how long until the same request would be allowed.
     pub retry_after: Option<Duration>,
+    /// For a rejected request: the window that rejects it longest (index into `windows`),
+    /// whose wait `retry_after` is.
+    pub limited_by: Option<usize>,
 }
 
 impl RateLimitDecision {
+    /// Whole seconds to wait before retrying a rejected request: `retry_after` rounded up, at
+    /// least 1. `Retry-After` and the `RateLimit` header's `t` both say this, so they agree, and
+    /// rounding up keeps it true.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
     /// The window closest to its limit: the one the `RateLimit` header reports.
     pub fn tightest(&self) -> Option<(usize, &WindowState)> {
         self.windows
@@ -215,14 +226,24 @@ pub fn decide(
 ) -> RateLimitDecision {
     let mut allowed = true;
     let mut retry_after = Duration::ZERO;
+    let mut limited_by = None;
     let mut estimates = Vec::with_capacity(policy.windows.len());
-    for ((w, c), &elapsed) in policy.windows.iter().zip(counts).zip(elapsed_ms) {
+    for (i, ((w, c), &elapsed)) in policy
+        .windows
+        .iter()
+        .zip(counts)
+        .zip(elapsed_ms)
+        .enumerate()
+    {
         let period = w.period.as_millis() as f64;
         // Same operations in the same order as the Redis script, so both round alike.
         let estimate = c.previous as f64 * (period - elapsed as f64) / period + c.current as f64;
         if estimate + cost as f64 > w.limit as f64 {
+            let wait = wait_until_fits(w, *c, elapsed, cost);
+            if allowed || wait > retry_after {
+                (retry_after, limited_by) = (wait, Some(i));
+            }
             allowed = false;
-            retry_after = retry_after.max(wait_until_fits(w, *c, elapsed, cost));
         }
         estimates.push(estimate);
     }
@@ -242,6 +263,7 @@ pub fn decide(
         allowed,
         windows,
         retry_after: (!allowed).then_some(retry_after),
+        limited_by,
     }
 }
 
@@ -268,7 +290,8 @@ fn wait_until_fits(w: &Window, counts: SlotCounts, elapsed_ms: u64, cost: u64) -
         };
         to_next + into_next
     };
-    Duration::from_millis(wait_ms.ceil() as u64)
+    // Round up to whole milliseconds, but not for float noise (60 000 × 0.04 is 2400.000…2).
+    Duration::from_millis((wait_ms - 1e-6).max(0.0).ceil() as u64)
 }
 
 #[cfg(test)]
@@ -360,6 +383,65 @@ mod tests {
         // The minute window is full until its next slot, then 3 × (1 − t/60) + 1 ≤ 3 at t = 20 s.
         assert_eq!(d.retry_after, Some(Duration::from_secs(50)));
         assert_eq!(d.tightest().unwrap().0, 1);
+    }
+
+    /// The review's case: a 429 said `Retry-After: 1` beside `t=6`. Whatever the counters, the
+    /// advertised wait is true (waiting it, the request fits) and tight (a second less does not).
+    #[test]
+    fn the_advertised_wait_is_true_and_tight() {
+        let p = policy("10/10s,25/min");
+        let mut checked = 0;
+        for previous in [0, 5, 10, 20] {
+            for current in 0..=25 {
+                for elapsed in (0..60_000).step_by(1_700) {
+                    let counts = [
+                        SlotCounts {
+                            previous: previous.min(10),
+                            current: current.min(10),
+                        },
+                        SlotCounts { previous, current },
+                    ];
+                    let at = |ms: u64| [ms % 10_000, ms % 60_000];
+                    let d = decide(&p, &counts, &at(elapsed), 1);
+                    let Some(secs) = d.retry_after_secs() else {
+                        continue;
+                    };
+                    checked += 1;
+                    assert!(d.limited_by.is_some());
+                    // Waiting moves time on: counters roll into `previous` as slots end.
+                    let after = |wait_ms: u64| {
+                        let now = elapsed + wait_ms;
+                        let roll = |c: SlotCounts, period: u64| match (now / period)
+                            - (elapsed / period)
+                        {
+                            0 => c,
+                            1 => SlotCounts {
+                                previous: c.current,
+                                current: 0,
+                            },
+                            _ => SlotCounts::default(),
+                        };
+                        decide(
+                            &p,
+                            &[roll(counts[0], 10_000), roll(counts[1], 60_000)],
+                            &at(now),
+                            1,
+                        )
+                    };
+                    assert!(
+                        after(secs * 1000).allowed,
+                        "true: {counts:?} at {elapsed} ms, wait {secs}s"
+                    );
+                    if secs > 1 {
+                        assert!(
+                            !after((secs - 1) * 1000).allowed,
+                            "tight: {counts:?} at {elapsed} ms, wait {secs}s"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(checked > 500, "the grid exercises rejections ({checked})");
     }
 
     #[test]

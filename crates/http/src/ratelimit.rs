@@ -171,15 +171,20 @@ fn policy_header(policy: &RateLimitPolicy) -> HeaderValue {
     HeaderValue::from_str(&items.join(", ")).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// `RateLimit-Policy`, and `RateLimit` for one window: on a rejection the window that rejects
+/// longest, with `t` the same true wait as `Retry-After`; otherwise the window closest to its
+/// limit, with `t` the end of its current slot.
 fn decision_headers(headers: &mut HeaderMap, rule: &Rule, decision: &RateLimitDecision) {
     headers.insert(RATELIMIT_POLICY.clone(), rule.header.clone());
-    if let Some((index, window)) = decision.tightest() {
+    let reported = match (decision.limited_by, decision.retry_after_secs()) {
+        (Some(index), Some(wait)) => decision.windows.get(index).map(|w| (index, w, wait)),
+        _ => decision
+            .tightest()
+            .map(|(index, window)| (index, window, window.reset.as_secs_f64().ceil() as u64)),
+    };
+    if let Some((index, window, reset)) = reported {
         let period = rule.rule.policy.windows()[index].period.as_secs();
-        let value = format!(
-            "\"{period}s\";r={};t={}",
-            window.remaining,
-            window.reset.as_secs_f64().ceil() as u64
-        );
+        let value = format!("\"{period}s\";r={};t={reset}", window.remaining);
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(RATELIMIT.clone(), value);
         }
@@ -265,9 +270,7 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         return next.run(request).await;
     }
     if !decision.allowed {
-        let retry = decision
-            .retry_after
-            .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let retry = decision.retry_after_secs().unwrap_or(1);
         let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
             .detail("rate limit exceeded; retry later")
             .header(header::RETRY_AFTER, HeaderValue::from(retry))
@@ -293,6 +296,37 @@ mod tests {
             policy_header(&policy),
             "\"1s\";q=100;w=1, \"60s\";q=3000;w=60"
         );
+    }
+
+    #[test]
+    fn a_rejection_reports_the_same_true_wait_in_both_headers() {
+        use portcullis_domain::ratelimit::{decide, SlotCounts};
+        // The review's case: 10/10s, full, 4 s into the slot. This slot ends in 6 s, and its 10
+        // then weigh as the previous slot's, decaying until one more fits 1 s later: 7 s.
+        let policy = RateLimitPolicy::parse("10/10s,1000/min").unwrap();
+        let counts = [
+            SlotCounts {
+                previous: 0,
+                current: 10,
+            },
+            SlotCounts {
+                previous: 0,
+                current: 10,
+            },
+        ];
+        let decision = decide(&policy, &counts, &[4_000, 4_000], 1);
+        let rule = Rule {
+            header: policy_header(&policy),
+            rule: LimitRule {
+                policy: policy.clone(),
+                local_share: policy,
+            },
+            key_prefix: "sub".into(),
+        };
+        let mut headers = HeaderMap::new();
+        decision_headers(&mut headers, &rule, &decision);
+        assert_eq!(decision.retry_after_secs(), Some(7));
+        assert_eq!(headers[&RATELIMIT], "\"10s\";r=0;t=7");
     }
 
     #[test]

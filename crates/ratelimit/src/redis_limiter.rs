@@ -131,6 +131,9 @@ where
             return Ok(RateLimitDecision {
                 allowed: allowed_by_redis,
                 retry_after: (!allowed_by_redis).then(|| Duration::from_secs(1)),
+                limited_by: (!allowed_by_redis)
+                    .then(|| decision.tightest().map(|(i, _)| i))
+                    .flatten(),
                 ..decision
             });
         }
