@@ -105,6 +105,23 @@ pub enum TokenRejection {
 }
 
 impl TokenRejection {
+    /// Every rejection, so its counter can be exported at 0 before the first one happens.
+    pub const ALL: [Self; 13] = [
+        Self::Missing,
+        Self::TooLarge,
+        Self::Malformed,
+        Self::AlgorithmNotAllowed,
+        Self::WrongType,
+        Self::UnknownKey,
+        Self::BadSignature,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::WrongIssuer,
+        Self::WrongAudience,
+        Self::InvalidClaims,
+        Self::KeysUnavailable,
+    ];
+
     /// A stable label for `portcullis_auth_failures_total{reason}`.
     pub fn reason(&self) -> &'static str {
         match self {

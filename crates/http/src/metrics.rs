@@ -153,7 +153,14 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// Exports each of `labels` of a one-label counter at 0 now, as Prometheus recommends for
+    /// known label values: `rate()` and absence alerts then work before the first event.
+    pub fn zero(counter: &IntCounterVec, labels: impl IntoIterator<Item = &'static str>) {
+        for label in labels {
+            counter.with_label_values(&[label]);
+        }
+    }
+
     /// Publishes `portcullis_jwks_age_seconds`: how old the verifier's key set is (-1 while
     /// none is loaded), so an issuer outage shows long before the keys go stale.
     pub fn track_jwks_age(&self, verifier: Arc<dyn TokenVerifier>) {

@@ -21,6 +21,9 @@ pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-pol
 /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers).
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// The `decision` label values of `portcullis_ratelimit_decisions_total`.
+pub const DECISIONS: [&str; 4] = ["allowed", "limited", "fallback", "shadow"];
+
 /// What to do when the shared limiter cannot answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureMode {

@@ -22,9 +22,7 @@ impl CountingStore {
 
     /// Counts calls to `inner` in `queries`.
     pub fn new(inner: Arc<dyn ItemStore>, queries: IntCounterVec) -> Self {
-        for op in Self::OPERATIONS {
-            queries.with_label_values(&[op]);
-        }
+        portcullis_http::metrics::Metrics::zero(&queries, Self::OPERATIONS);
         Self { inner, queries }
     }
 

@@ -18,13 +18,16 @@ use portcullis_domain::cache::Cache;
 use portcullis_domain::ratelimit::RateLimiter;
 use portcullis_domain::store::ItemStore;
 use portcullis_domain::store::Quota;
+use portcullis_domain::token::TokenRejection;
 use portcullis_domain::token::TokenVerifier;
-use portcullis_domain::usecase::items::{CachePolicy, ItemLimits, ItemService};
+use portcullis_domain::usecase::items::{CachePolicy, CacheResult, ItemLimits, ItemService};
 use portcullis_http::auth::{require_bearer, AuthState};
 use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
-use portcullis_http::ratelimit::{limit, KeySource, LimitRule, RateLimitSettings, RateLimitState};
+use portcullis_http::ratelimit::{
+    limit, KeySource, LimitRule, RateLimitSettings, RateLimitState, DECISIONS,
+};
 use portcullis_http::resilience::{Guard, GuardedCache, GuardedLimiter};
 use portcullis_jwt::{JwksVerifier, VerifierConfig};
 use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
@@ -171,6 +174,15 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     config.validate().map_err(BuildError::Config)?;
     let transport = config.transport.settings().map_err(BuildError::Config)?;
     let metrics = Arc::new(Metrics::new());
+    Metrics::zero(&metrics.ratelimit_decisions, DECISIONS);
+    Metrics::zero(
+        &metrics.cache_requests,
+        CacheResult::ALL.iter().map(CacheResult::as_str),
+    );
+    Metrics::zero(
+        &metrics.auth_failures,
+        TokenRejection::ALL.iter().map(TokenRejection::reason),
+    );
     let store: Arc<dyn ItemStore> = Arc::new(CountingStore::new(
         open_store(&config).await?,
         metrics.store_queries.clone(),

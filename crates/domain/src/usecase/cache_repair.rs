@@ -23,9 +23,11 @@ use std::time::Duration;
 
 /// How long the repair loop waits between rounds.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
-/// Failed write-throughs kept for repair; beyond this the oldest value may be served until it
-/// expires (and a warning says so).
+/// Failed write-throughs kept for repair, by count and by bytes (an entry holds a whole
+/// document, up to 1 MiB); beyond either bound the older value may be served until it expires
+/// (and a warning says so).
 const MAX_PENDING: usize = 10_000;
+const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// A write-through that has not landed yet.
 struct Pending {
@@ -36,13 +38,47 @@ struct Pending {
     give_up_at_ms: u64,
 }
 
+/// The write-throughs owed, and the bytes they hold.
+#[derive(Default)]
+struct Owed {
+    by_key: HashMap<CacheKey, Pending>,
+    bytes: usize,
+}
+
+impl Owed {
+    fn insert(&mut self, key: CacheKey, pending: Pending) {
+        self.bytes += pending.entry.len();
+        if let Some(replaced) = self.by_key.insert(key, pending) {
+            self.bytes -= replaced.entry.len();
+        }
+    }
+
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(removed) = self.by_key.remove(key) {
+            self.bytes -= removed.entry.len();
+        }
+    }
+
+    fn retain_until(&mut self, now_ms: u64) {
+        self.by_key.retain(|_, p| p.give_up_at_ms > now_ms);
+        self.bytes = self.by_key.values().map(|p| p.entry.len()).sum();
+    }
+
+    /// Whether `entry` for `key` may be added within the bounds.
+    fn has_room(&self, key: &CacheKey, entry: &[u8]) -> bool {
+        let replaced = self.by_key.get(key).map_or(0, |p| p.entry.len());
+        (self.by_key.len() < MAX_PENDING || self.by_key.contains_key(key))
+            && self.bytes - replaced + entry.len() <= MAX_PENDING_BYTES
+    }
+}
+
 /// The cache's recent failures and the writes still owed to it, shared by one replica's reads,
 /// writes and its repair loop.
 pub(crate) struct CacheRepair {
     cache: Arc<dyn Cache>,
     grace_ms: u64,
     last_failure_ms: AtomicU64,
-    pending: Mutex<HashMap<CacheKey, Pending>>,
+    pending: Mutex<Owed>,
     running: AtomicBool,
     spawn: Spawner,
     sleep: Sleeper,
@@ -78,7 +114,7 @@ impl CacheRepair {
         // Every read asks: take the lock only while repairs are owed (the loop runs exactly
         // then; a write schedules its repair before it returns to its caller).
         since_failure >= self.grace_ms
-            && !(self.running.load(Ordering::Acquire) && self.lock().contains_key(key))
+            && !(self.running.load(Ordering::Acquire) && self.lock().by_key.contains_key(key))
     }
 
     /// Owes the cache this write until it lands or `keep_for` has passed.
@@ -93,14 +129,14 @@ impl CacheRepair {
         let give_up_at_ms = now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
         {
             let mut pending = self.lock();
-            if pending.len() >= MAX_PENDING && !pending.contains_key(&key) {
+            if !pending.has_room(&key, &entry) {
                 tracing::warn!(
                     key = key.as_str(),
                     "too many cache repairs pending; this key may serve an older value until it expires"
                 );
                 return;
             }
-            let newer = pending.get(&key).is_none_or(|p| p.rank <= rank);
+            let newer = pending.by_key.get(&key).is_none_or(|p| p.rank <= rank);
             if newer {
                 pending.insert(
                     key,
@@ -126,8 +162,9 @@ impl CacheRepair {
             let now = now_ms();
             let due: Vec<(CacheKey, u64, Arc<[u8]>, Duration)> = {
                 let mut pending = self.lock();
-                pending.retain(|_, p| p.give_up_at_ms > now);
+                pending.retain_until(now);
                 pending
+                    .by_key
                     .iter()
                     .map(|(key, p)| (key.clone(), p.rank, p.entry.clone(), p.ttl))
                     .collect()
@@ -139,21 +176,61 @@ impl CacheRepair {
                     break;
                 }
                 let mut pending = self.lock();
-                if pending.get(&key).is_some_and(|p| p.rank == rank) {
+                if pending.by_key.get(&key).is_some_and(|p| p.rank == rank) {
                     pending.remove(&key);
                 }
             }
-            if self.lock().is_empty() {
+            if self.lock().by_key.is_empty() {
                 self.running.store(false, Ordering::Release);
                 // A write may have been scheduled between the check and the store above.
-                if self.lock().is_empty() || self.running.swap(true, Ordering::AcqRel) {
+                if self.lock().by_key.is_empty() || self.running.swap(true, Ordering::AcqRel) {
                     return;
                 }
             }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Pending>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Owed> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(bytes: usize) -> Pending {
+        Pending {
+            rank: 1,
+            entry: Arc::from(vec![0u8; bytes]),
+            ttl: Duration::from_secs(1),
+            give_up_at_ms: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn owed_repairs_are_bounded_by_bytes_as_well_as_count() {
+        let owner = crate::identity::Subject::new("owner").unwrap();
+        let key =
+            |i: usize| CacheKey::item(&owner, &crate::item::ItemId::new(format!("k{i}")).unwrap());
+        let mut owed = Owed::default();
+        let mib = 1024 * 1024;
+        for i in 0..64 {
+            assert!(owed.has_room(&key(i), &vec![0; mib]));
+            owed.insert(key(i), pending(mib));
+        }
+        assert_eq!(owed.bytes, MAX_PENDING_BYTES);
+        assert!(
+            !owed.has_room(&key(64), &[0; 1]),
+            "64 MiB owed: no room for more"
+        );
+        assert!(
+            owed.has_room(&key(0), &vec![0; mib]),
+            "replacing an owed write fits"
+        );
+        owed.remove(&key(0));
+        assert_eq!(owed.bytes, MAX_PENDING_BYTES - mib);
+        owed.retain_until(u64::MAX);
+        assert_eq!((owed.by_key.len(), owed.bytes), (0, 0));
     }
 }

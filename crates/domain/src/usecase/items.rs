@@ -35,6 +35,9 @@ pub enum CacheResult {
 }
 
 impl CacheResult {
+    /// Every result, so its counter can be exported at 0 before the first read.
+    pub const ALL: [Self; 4] = [Self::Hit, Self::Miss, Self::Stale, Self::Bypass];
+
     /// The metric label.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -2,9 +2,9 @@
 //! discovery), strict RFC 9068 / RFC 8725 validation, and a cache of verified tokens.
 //!
 //! The key set is loaded in the background and refreshed before its `Cache-Control: max-age`
-//! runs out (within configured bounds). A token with an unknown `kid` triggers at most one
-//! refetch per cool-down, shared by all concurrent requests, so a flood of random `kid`s cannot
-//! become a flood of requests to the issuer. When the issuer is unreachable the last good set
+//! runs out (within configured bounds). A token with an unknown `kid` is refused at once and
+//! triggers at most one background refetch per cool-down, so a flood of random `kid`s can
+//! neither become a flood of requests to the issuer nor hold requests waiting on a slow one. When the issuer is unreachable the last good set
 //! keeps serving, up to a maximum staleness.
 
 mod fetch;
@@ -22,9 +22,11 @@ use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use token_cache::TokenCache;
+use tracing::Instrument;
 
 /// How the verifier checks tokens and talks to the issuer.
 #[derive(Clone, Debug)]
@@ -85,6 +87,8 @@ struct Inner {
     keys: RwLock<Option<Arc<LoadedKeys>>>,
     /// Serialises fetches and remembers when the last one was attempted (single flight).
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Set while a refetch for an unknown `kid` is scheduled or running.
+    refetch_pending: AtomicBool,
     cache: Option<TokenCache>,
     clock: Arc<dyn Clock>,
 }
@@ -136,6 +140,7 @@ impl JwksVerifier {
                 http,
                 keys: RwLock::new(None),
                 last_fetch: tokio::sync::Mutex::new(None),
+                refetch_pending: AtomicBool::new(false),
                 clock: Arc::new(SystemClock),
             }),
         })
@@ -240,18 +245,33 @@ impl JwksVerifier {
         (keys.fixed || keys.fetched_at.elapsed() <= self.inner.config.max_staleness).then_some(keys)
     }
 
-    /// Refetches for an unknown `kid`, unless a fetch happened within the cool-down. Callers
-    /// that arrive while a fetch runs wait for it instead of starting their own.
-    async fn refetch_for_unknown_kid(&self) {
-        if self.current_keys().is_some_and(|keys| keys.fixed) {
+    /// Schedules a refetch for an unknown `kid` in the background, unless one is already
+    /// scheduled or a fetch happened within the cool-down. Nobody waits for it: the request
+    /// that noticed is answered at once, and later ones find the new key if there is one. The
+    /// fetch runs inside the noticing request's span, so it joins that request's trace.
+    fn refetch_for_unknown_kid(&self) {
+        if self.current_keys().is_some_and(|keys| keys.fixed)
+            || self.inner.refetch_pending.swap(true, Ordering::AcqRel)
+        {
             return;
         }
-        let mut last = self.inner.last_fetch.lock().await;
-        if last.is_some_and(|at| at.elapsed() < self.inner.config.unknown_kid_cooldown) {
-            return;
-        }
-        *last = Some(Instant::now());
-        let _ = self.fetch_and_store().await;
+        let verifier = self.clone();
+        let refetch = async move {
+            {
+                let mut last = verifier.inner.last_fetch.lock().await;
+                let cooling = last
+                    .is_some_and(|at| at.elapsed() < verifier.inner.config.unknown_kid_cooldown);
+                if !cooling {
+                    *last = Some(Instant::now());
+                    let _ = verifier.fetch_and_store().await;
+                }
+            }
+            verifier
+                .inner
+                .refetch_pending
+                .store(false, Ordering::Release);
+        };
+        tokio::spawn(refetch.in_current_span());
     }
 
     async fn key_for(
@@ -263,12 +283,15 @@ impl JwksVerifier {
                 .get_key_value(kid)
                 .map(|(kid, key)| (kid.clone(), key.clone()))
         };
-        if let Some(found) = self.current_keys().as_deref().and_then(lookup) {
+        let keys = self.current_keys();
+        if let Some(found) = keys.as_deref().and_then(lookup) {
             return Ok(found);
         }
-        self.refetch_for_unknown_kid().await;
-        let keys = self.current_keys().ok_or(TokenRejection::KeysUnavailable)?;
-        lookup(&keys).ok_or(TokenRejection::UnknownKey)
+        self.refetch_for_unknown_kid();
+        match keys {
+            Some(_) => Err(TokenRejection::UnknownKey),
+            None => Err(TokenRejection::KeysUnavailable),
+        }
     }
 
     /// Full verification, without the cache.
