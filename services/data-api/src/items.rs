@@ -140,13 +140,15 @@ struct PutBody<'a> {
 /// `PUT /v1/items/{id}`, body `{"data": <any JSON>}`.
 #[utoipa::path(put, path = "/v1/items/{id}", tag = "items",
     params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the item has this version (ETag) or exists (`*`)", pattern = r#"^(\*|"[0-9]+")$"#),
-        ("If-None-Match" = Option<String>, Header, description = "`*`: write only if the item does not exist", pattern = r#"^\*$"#)),
+        ("If-Match" = Option<String>, Header, description = "Write only if the item has one of these versions (ETags, strong comparison) or exists (`*`)", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#),
+        ("If-None-Match" = Option<String>, Header, description = "Write only if the item does not exist (`*`) or has none of these versions (weak comparison)", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#)),
     request_body(content = crate::api_doc::PutItemDoc, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored; the new version.", body = crate::api_doc::ItemDoc,
             headers(("ETag" = String, description = "The new version, quoted"))),
         (status = 412, description = "The precondition failed: the item changed or (does not) exist.",
+            body = portcullis_http::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The owner's items or bytes quota is used up; the detail names which.",
             body = portcullis_http::Problem, content_type = "application/problem+json"),
         (status = 413, description = "The item's data is over 1 MiB.",
             body = portcullis_http::Problem, content_type = "application/problem+json"),
@@ -217,7 +219,7 @@ pub async fn put_item(
 /// `DELETE /v1/items/{id}`: 204, or 404 when there was nothing to delete.
 #[utoipa::path(delete, path = "/v1/items/{id}", tag = "items",
     params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
-        ("If-Match" = Option<String>, Header, description = "Delete only if the item has this version (ETag) or exists (`*`)", pattern = r#"^(\*|"[0-9]+")$"#)),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the item has one of these versions (ETags) or exists (`*`)", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#)),
     responses(
         (status = 204, description = "Deleted."),
         (status = 404, description = "No such item for this caller.",
@@ -259,7 +261,7 @@ pub struct ListQuery {
     params(
         ("cursor" = Option<String>, Query, description = "The `next` of the previous page", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1–1000 (default 100)", minimum = 1, maximum = 1000)),
-    responses((status = 200, description = "One page of the caller's items.", body = crate::api_doc::ItemPageDoc)),
+    responses((status = 200, description = "One page of the caller's items: at most `limit`, and no more once the page holds `DATA_API_PAGE_MAX_BYTES` of data (the first item always comes). `next` is the cursor of the following page, null on the last.", body = crate::api_doc::ItemPageDoc)),
     security(("bearer" = ["items:read"])))]
 pub async fn list_items(
     State(state): State<DataState>,

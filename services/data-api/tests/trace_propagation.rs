@@ -236,7 +236,15 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
         .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
         .send()
         .unwrap();
-    assert_eq!(response.status(), 404, "authenticated with the new key");
+    // An unknown key is refused at once; the refetch it triggers runs in the background, in
+    // this request's trace.
+    assert_eq!(response.status(), 401, "answered without waiting for the refetch");
+    wait_until("the data API accepts the new key", || {
+        http.get(format!("{data_api}/v1/items/nothing-here"))
+            .bearer_auth(&token)
+            .send()
+            .is_ok_and(|r| r.status() == 404)
+    });
 
     let in_trace = |spans: &Spans| -> Vec<Collected> {
         spans
@@ -280,7 +288,7 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
     );
     assert_eq!(
         attribute(server, "http.response.status_code").as_deref(),
-        Some("404")
+        Some("401")
     );
 
     let jwks_served = find("auth-issuer", "GET /.well-known/jwks.json");
@@ -293,7 +301,8 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
         attribute(client_call, "url.full").is_some_and(|u| u.ends_with("/.well-known/jwks.json")),
         "{client_call:?}"
     );
-    // Walk up from the client call: it descends from the data API's request span.
+    // Walk up from the client call: it descends from the data API's request span (the
+    // background refetch was spawned inside it).
     let mut ancestor = client_call.clone();
     while ancestor.span_id != server.span_id {
         ancestor = trace
