@@ -240,6 +240,57 @@ mod tests {
         portcullis_domain::testkit::item_store::run(Arc::new(store)).await;
     }
 
+    /// A database from before quotas keeps its items, and its owners' usage is counted from
+    /// them, so the quota holds for what was stored before the upgrade.
+    #[tokio::test]
+    async fn upgrading_counts_existing_items_towards_quotas() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        {
+            let options = SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            let mut first_only = sqlx::migrate!("./migrations/sqlite");
+            first_only.migrations = first_only.migrations[..1].to_vec().into();
+            first_only.run(&pool).await.unwrap();
+            for (id, data) in [("a", "\"12345\""), ("b", "[1,2]")] {
+                sqlx::query("INSERT INTO items (owner, id, data, version) VALUES ('old', ?, ?, 1)")
+                    .bind(id)
+                    .bind(data)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        let store = SqliteItemStore::connect(&url).await.unwrap();
+        let owner = Subject::new("old").unwrap();
+        let listed = store.list(&owner, None, 10, 1 << 20).await.unwrap();
+        assert_eq!(listed.items.len(), 2, "nothing stored is lost");
+        let quota = Quota {
+            max_items: 3,
+            max_bytes: 13,
+        };
+        let (c, d) = (ItemId::new("c").unwrap(), ItemId::new("d").unwrap());
+        let put = |id, json| {
+            let data = ItemData::parse(json).unwrap();
+            store.put(&owner, id, data, Precondition::NONE, quota)
+        };
+        assert!(
+            matches!(
+                put(&c, "[1,2]").await,
+                Err(StoreError::QuotaExceeded { .. })
+            ),
+            "12 bytes stored before the upgrade count: 12 + 5 > 13"
+        );
+        put(&c, "1").await.expect("13 bytes, 3 items");
+        assert!(matches!(
+            put(&d, "1").await,
+            Err(StoreError::QuotaExceeded { .. })
+        ));
+    }
+
     #[tokio::test]
     async fn file_database_passes_the_contract_and_survives_a_reopen() {
         let dir = tempfile::tempdir().unwrap();

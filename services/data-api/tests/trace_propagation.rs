@@ -238,7 +238,11 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
         .unwrap();
     // An unknown key is refused at once; the refetch it triggers runs in the background, in
     // this request's trace.
-    assert_eq!(response.status(), 401, "answered without waiting for the refetch");
+    assert_eq!(
+        response.status(),
+        401,
+        "answered without waiting for the refetch"
+    );
     wait_until("the data API accepts the new key", || {
         http.get(format!("{data_api}/v1/items/nothing-here"))
             .bearer_auth(&token)
