@@ -8,6 +8,9 @@ Redis cache and limiter, as the load benchmark sets them up) with 64 clients lis
 ATTACK_SECONDS, sampling the process's RSS every 20 ms, and prints (with --record, appends to
 bench/RESULTS.md): RSS at start, after the writes, the peak during the attack (VmHWM), and how
 the list requests were answered (200, or 503 when the body memory budget was exhausted).
+
+With --baseline PATH (a `data-api` binary built from an older commit), the same attack runs
+against it too, in the same run, and both columns are printed side by side.
 """
 
 import argparse
@@ -61,13 +64,17 @@ def attack(stack, auth):
     return statuses, samples
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", action="store_true", help="append the result to RESULTS.md")
-    args = parser.parse_args()
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = os.path.join(run.ROOT, "target", "bench-memory", stamp)
+def measure(out, data_api):
+    """The attack against one `data-api` binary: RSS figures (MiB) and list answers by status."""
     os.makedirs(out, exist_ok=True)
+    # run.Stack starts the binaries it finds in run.RELEASE: point it at a folder holding the
+    # release issuer and the data API under test.
+    binaries = os.path.join(out, "bin")
+    os.makedirs(binaries, exist_ok=True)
+    os.symlink(os.path.join(run.ROOT, "target", "release", "auth-issuer"),
+               os.path.join(binaries, "auth-issuer"))
+    os.symlink(os.path.abspath(data_api), os.path.join(binaries, "data-api"))
+    run.RELEASE = binaries
     procs = run.Processes(out)
     try:
         stack = run.Stack(out, procs, with_seed=False, with_bare=False)
@@ -83,10 +90,31 @@ def main():
                 raise SystemExit(f"PUT big-{i}: {status} {answer[:200]!r}")
         written = rss_mib(pid)
         statuses, samples = attack(stack, auth)
-        peak = rss_mib(pid, "VmHWM")
-        after = rss_mib(pid)
+        figures = {
+            "at start": start,
+            "after the writes": written,
+            "peak during the attack (VmHWM)": rss_mib(pid, "VmHWM"),
+            "highest 20 ms sample": max(samples, default=0),
+            "after the attack": rss_mib(pid),
+        }
     finally:
         procs.stop_all()
+    answers = ", ".join(f"{count} × {status}" for status, count in sorted(statuses.items()))
+    return figures, answers
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="append the result to RESULTS.md")
+    parser.add_argument("--baseline", help="a data-api binary of an older commit to run beside")
+    args = parser.parse_args()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = os.path.join(run.ROOT, "target", "bench-memory", stamp)
+    runs = [("this tree", os.path.join(run.ROOT, "target", "release", "data-api"))]
+    if args.baseline:
+        runs.append(("baseline", args.baseline))
+    results = [(name, *measure(os.path.join(out, name.replace(" ", "-")), binary))
+               for name, binary in runs]
     machine = run.machine()
     lines = [
         f"\n### List attack, {datetime.date.today().isoformat()} "
@@ -94,16 +122,16 @@ def main():
         f"{ITEMS} items of 1 MiB by one owner, then {CLIENTS} clients listing "
         f"`GET /v1/items?limit=1000` for {ATTACK_SECONDS} s (`bench/list_attack.sh`, release "
         "build, SQLite store, Redis cache and limiter, default page and body-memory budgets).\n",
-        "| data-api RSS | MiB |",
-        "|---|---|",
-        f"| at start | {start:.0f} |",
-        f"| after the writes | {written:.0f} |",
-        f"| peak during the attack (VmHWM) | {peak:.0f} |",
-        f"| highest 20 ms sample | {max(samples, default=0):.0f} |",
-        f"| after the attack | {after:.0f} |",
+        "| data-api RSS, MiB | " + " | ".join(name for name, _, _ in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+    for figure in results[0][1]:
+        lines.append(f"| {figure} | " + " | ".join(f"{r[1][figure]:.0f}" for r in results) + " |")
+    peak = results[0][1]["peak during the attack (VmHWM)"]
+    lines += [
         "",
-        f"List answers: {', '.join(f'{count} × {status}' for status, count in sorted(statuses.items()))}. "
-        f"Peak against the prod pod limit ({POD_LIMIT_MIB} MiB): "
+        *(f"List answers ({name}): {answers}." for name, _, answers in results),
+        f"Peak of this tree against the prod pod limit ({POD_LIMIT_MIB} MiB): "
         f"{peak / POD_LIMIT_MIB:.0%}.",
     ]
     text = "\n".join(lines)
