@@ -175,9 +175,9 @@ impl ItemStore for PgItemStore {
         max_bytes: usize,
     ) -> Result<Listed, StoreError> {
         let after = after.map_or("", ItemId::as_str);
-        // Plan on sizes alone (the covering index), then read exactly the planned documents.
-        let sizes: Vec<i64> = sqlx::query_scalar(
-            "SELECT bytes FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
+        // Plan on sizes alone (the covering index), then read the planned documents.
+        let planned: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, bytes FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(owner.as_str())
         .bind(after)
@@ -185,20 +185,27 @@ impl ItemStore for PgItemStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        let sizes: Vec<u64> = sizes.into_iter().map(rows::count).collect();
+        let sizes: Vec<u64> = planned
+            .iter()
+            .map(|(_, bytes)| rows::count(*bytes))
+            .collect();
         let (take, more) = rows::plan_page(&sizes, limit, max_bytes);
+        let Some((last, _)) = take.checked_sub(1).and_then(|i| planned.get(i)) else {
+            return Ok(Listed::default());
+        };
         let documents = sqlx::query(
-            "SELECT id, data, version, bytes FROM items WHERE owner = $1 AND id > $2 \
-             ORDER BY id LIMIT $3",
+            "SELECT id, data, version, bytes FROM items WHERE owner = $1 AND id > $2 AND id <= $3 \
+             ORDER BY id LIMIT $4",
         )
         .bind(owner.as_str())
         .bind(after)
-        .bind(i64::try_from(take).unwrap_or(i64::MAX))
+        .bind(last.as_str())
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
         .fetch(&self.pool)
         .map(|row| {
             row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .map_err(unavailable)
         });
-        rows::collect_page(owner, documents, max_bytes, more).await
+        rows::collect_page(owner, documents, limit, max_bytes, more).await
     }
 }

@@ -89,12 +89,14 @@ pub(crate) fn plan_page(sizes: &[u64], limit: usize, max_bytes: usize) -> (usize
     (take, sizes.len() > take)
 }
 
-/// Reads a planned page's rows (id, data, version, bytes) as they stream in, stopping early if
-/// concurrent writes grew them past the budget since the page was planned, so a page never
-/// holds more than `max_bytes` plus one item.
+/// Reads a planned page's rows (id, data, version, bytes) as they stream in. The query covers
+/// the planned id range; rows written into it since the plan are taken too, but never more than
+/// `limit` nor past the byte budget, so a page never holds more than `max_bytes` plus one item,
+/// and an item that existed when the page was planned is never skipped.
 pub(crate) async fn collect_page(
     owner: &Subject,
     rows: impl Stream<Item = Result<(String, String, i64, i64), StoreError>>,
+    limit: usize,
     max_bytes: usize,
     mut more: bool,
 ) -> Result<Listed, StoreError> {
@@ -102,7 +104,7 @@ pub(crate) async fn collect_page(
     let mut rows = std::pin::pin!(rows);
     let (mut items, mut before) = (Vec::new(), 0u64);
     while let Some(row) = rows.next().await {
-        if !items.is_empty() && before >= budget {
+        if !items.is_empty() && (before >= budget || items.len() >= limit) {
             more = true;
             break;
         }
@@ -127,6 +129,40 @@ mod tests {
         // One row over the whole budget still comes alone, so every item can be listed.
         assert_eq!(plan_page(&[500, 1], 10, 100), (1, true));
         assert_eq!(plan_page(&[500], 10, 100), (1, false));
+    }
+
+    /// Rows written into the planned range after the plan are read too, within the count and
+    /// the byte budget, so nothing that existed at plan time is skipped.
+    #[tokio::test]
+    async fn collecting_stops_at_the_count_or_the_budget_and_says_more_follow() {
+        let owner = Subject::new("o").unwrap();
+        let row = |id: &str, bytes: i64| Ok((id.to_string(), "1".to_string(), 1, bytes));
+        let page = |rows: Vec<Result<(String, String, i64, i64), StoreError>>, limit, budget| {
+            collect_page(&owner, futures::stream::iter(rows), limit, budget, false)
+        };
+        let ids = |listed: &Listed| {
+            listed
+                .items
+                .iter()
+                .map(|i| i.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let listed = page(vec![row("a", 1), row("b", 1), row("c", 1)], 2, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            (ids(&listed), listed.more),
+            (vec!["a".into(), "b".into()], true)
+        );
+        let listed = page(vec![row("a", 60), row("b", 50), row("c", 1)], 10, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            (ids(&listed), listed.more),
+            (vec!["a".into(), "b".into()], true)
+        );
+        let listed = page(vec![row("a", 1)], 10, 100).await.unwrap();
+        assert_eq!((ids(&listed), listed.more), (vec!["a".into()], false));
     }
 
     #[test]
