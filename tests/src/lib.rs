@@ -41,6 +41,17 @@ pub struct Stack {
 /// Adjusts a data API's configuration before it starts.
 pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Config) + Send + Sync>;
 
+/// Adjusts an issuer's configuration before it starts.
+pub type IssuerTweak = Arc<dyn Fn(&mut auth_issuer::Config) + Send + Sync>;
+
+/// An issuer tweak that turns the refresh grace window off: a re-presented refresh token is
+/// reuse at once, for suites that exercise reuse detection without waiting the window out.
+pub fn strict_refresh_reuse() -> Option<IssuerTweak> {
+    Some(Arc::new(|config: &mut auth_issuer::Config| {
+        config.refresh_reuse_grace = Duration::ZERO;
+    }))
+}
+
 /// Knobs the suites turn.
 #[derive(Clone, Default)]
 pub struct StackOptions {
@@ -55,6 +66,8 @@ pub struct StackOptions {
     pub fast_key_rotation: bool,
     /// Any other change to the data API's configuration.
     pub data_api: Option<DataApiTweak>,
+    /// Any other change to the issuer's configuration.
+    pub issuer: Option<IssuerTweak>,
 }
 
 fn users_toml() -> String {
@@ -107,6 +120,9 @@ impl Stack {
         if options.fast_key_rotation {
             issuer.keys_reload_interval = Duration::from_millis(100);
             issuer.jwks_max_age = Duration::from_secs(1);
+        }
+        if let Some(tweak) = &options.issuer {
+            tweak(&mut issuer);
         }
         let issuer_config = issuer.clone();
         let issuer_shutdown = Self::run_issuer(issuer, issuer_listener).await;

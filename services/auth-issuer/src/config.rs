@@ -45,6 +45,13 @@ pub struct Config {
     #[arg(long, env = "ISSUER_REFRESH_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
 
+    /// How long after a rotation the retired refresh token may be presented again and get the
+    /// same successor: a client retrying a refresh whose answer it lost, or several threads
+    /// sharing one token, keep their session. After it, presenting a retired token is reuse and
+    /// revokes the family. At most 60 s; 0 turns the tolerance off.
+    #[arg(long, env = "ISSUER_REFRESH_REUSE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub refresh_reuse_grace: Duration,
+
     /// Login attempts allowed per username. The windows escalate the cool-down: a burst waits
     /// out a minute, persistent guessing an hour, then a day.
     #[arg(
@@ -116,6 +123,11 @@ impl Config {
             return Err(ConfigError::OutOfRange(
                 "ISSUER_REFRESH_TOKEN_TTL must not be shorter than the access-token lifetime"
                     .into(),
+            ));
+        }
+        if self.refresh_reuse_grace > Duration::from_secs(60) {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_REFRESH_REUSE_GRACE must be at most 60s".into(),
             ));
         }
         if self.issuer_url.ends_with('/') || !self.issuer_url.starts_with("http") {

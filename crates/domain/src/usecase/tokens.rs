@@ -5,6 +5,7 @@ use crate::directory::{ClientRecord, GrantType, PasswordVerifier, UserDirectory}
 use crate::identity::{ClientId, Subject, Username};
 use crate::refresh::{
     new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, RotateError,
+    Rotation, SealedToken, Successor,
 };
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
@@ -23,6 +24,9 @@ pub struct TokenPolicy {
     pub access_ttl: Duration,
     /// Lifetime of each refresh token (every rotation starts a new one).
     pub refresh_ttl: Duration,
+    /// How long after a rotation the retired token may be presented again and get the same
+    /// successor (a retried or concurrent refresh); after it, a re-presented token is reuse.
+    pub refresh_reuse_grace: Duration,
 }
 
 /// How a client identified itself on the token endpoint.
@@ -161,7 +165,9 @@ impl TokenService {
         )
     }
 
-    /// `grant_type=refresh_token`: rotates the presented token and issues fresh tokens.
+    /// `grant_type=refresh_token`: validates everything first, then rotates the presented
+    /// token and issues fresh tokens. Nothing is spent on a request that is refused, and a
+    /// retry within the grace window gets the same successor (see [`Rotation`]).
     pub async fn refresh_grant(
         &self,
         client: &ClientAuth,
@@ -169,29 +175,20 @@ impl TokenService {
         scope: Option<&ScopeSet>,
     ) -> Result<IssuedTokens, GrantError> {
         let client = self.authenticate(client, GrantType::RefreshToken).await?;
-        // Refuse a scope the client can never have before the token is spent on it.
+        // Refuse a scope the client can never have before looking anything up.
         if scope.is_some_and(|s| !s.is_subset(&client.scopes)) {
             return Err(GrantError::InvalidScope);
         }
-        let next = new_refresh_token();
+        let presented = RefreshTokenHash::of(refresh_token.expose());
         let now = self.clock.now();
         let grant = self
             .refresh_tokens
-            .rotate(
-                &RefreshTokenHash::of(refresh_token.expose()),
-                &client.client_id,
-                RefreshTokenHash::of(&next),
-                now + self.policy.refresh_ttl,
-                now,
-            )
+            .inspect(&presented, &client.client_id, now)
             .await
-            .map_err(|e| match e {
-                RotateError::Invalid => GrantError::InvalidGrant,
-                RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
-                RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
-            })?;
-        // The user may have been removed or given fewer scopes since logging in: what the family
-        // grants is re-checked against today's directory on every refresh.
+            .map_err(rotate_error)?;
+        // The user may have been removed or given fewer scopes since logging in, and the client
+        // may have lost an audience: what the family grants is re-checked against today's
+        // directory on every refresh, before the token is spent.
         let username =
             Username::new(grant.subject.as_str()).map_err(|_| GrantError::InvalidGrant)?;
         let user = self
@@ -206,13 +203,47 @@ impl TokenService {
             .intersection(&user.scopes);
         // A refresh may narrow the scope of the access token, never widen the family's.
         let scope = narrow(scope, &allowed)?;
-        self.issue(
-            grant.subject,
+        let audience: Vec<String> = grant
+            .audience
+            .iter()
+            .filter(|a| client.audience.contains(a))
+            .cloned()
+            .collect();
+        // Signed before rotating: once the token is rotated nothing is left to fail.
+        let issued = self.issue(
+            grant.subject.clone(),
             &client.client_id,
-            grant.audience,
+            audience,
             scope,
-            Some(next),
-        )
+            None,
+        )?;
+        let next = new_refresh_token();
+        let sealed = SealedToken::seal(refresh_token.expose(), &next)
+            .ok_or_else(|| GrantError::Unavailable("refresh token generation".into()))?;
+        let successor = Successor {
+            hash: RefreshTokenHash::of(&next),
+            sealed,
+            expires_at: now + self.policy.refresh_ttl,
+        };
+        let rotation = self
+            .refresh_tokens
+            .rotate(
+                &presented,
+                &client.client_id,
+                successor,
+                now,
+                self.policy.refresh_reuse_grace,
+            )
+            .await
+            .map_err(rotate_error)?;
+        let next = match rotation {
+            Rotation::Rotated(_) => next,
+            Rotation::Replayed { sealed, .. } => sealed.open(refresh_token.expose()),
+        };
+        Ok(IssuedTokens {
+            refresh_token: Some(Secret::new(next)),
+            ..issued
+        })
     }
 
     /// `grant_type=client_credentials`: a confidential client acts for itself.
@@ -322,6 +353,14 @@ impl TokenService {
             scope,
             subject,
         })
+    }
+}
+
+fn rotate_error(error: RotateError) -> GrantError {
+    match error {
+        RotateError::Invalid => GrantError::InvalidGrant,
+        RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
+        RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
     }
 }
 
