@@ -106,7 +106,7 @@ impl RateLimiter for LocalRateLimiter {
             .collect();
         let elapsed: Vec<u64> = positions.iter().map(|(_, e)| *e).collect();
         let decision = decide(policy, &counts, &elapsed, cost);
-        if decision.allowed {
+        if decision.allowed && cost > 0 {
             for ((id, (index, _)), counts) in ids.into_iter().zip(&positions).zip(&counts) {
                 let counts = SlotCounts {
                     previous: counts.previous,
@@ -123,6 +123,20 @@ impl RateLimiter for LocalRateLimiter {
             prune(&mut state, now_ms);
         }
         Ok(decision)
+    }
+
+    async fn reset(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<(), RateLimitError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for w in policy.windows() {
+            state
+                .slots
+                .remove(&(key.as_str().to_owned(), w.period.as_millis() as u64));
+        }
+        Ok(())
     }
 }
 

@@ -52,14 +52,25 @@ pub struct Config {
     #[arg(long, env = "ISSUER_REFRESH_REUSE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub refresh_reuse_grace: Duration,
 
-    /// Login attempts allowed per username. The windows escalate the cool-down: a burst waits
-    /// out a minute, persistent guessing an hour, then a day.
+    /// Failed password checks allowed per username from one client address. The windows
+    /// escalate the cool-down: a burst waits out a minute, persistent guessing an hour, then a
+    /// day. Only failures count, and a successful login clears them.
     #[arg(
         long,
         env = "ISSUER_LOGIN_RATE_LIMIT",
         default_value = "5/min,20/h,50/d"
     )]
     pub login_rate_limit: RateLimitPolicy,
+
+    /// Failed password checks allowed per username from all addresses together: the backstop
+    /// against guessing spread over many addresses, loose enough that one address can never
+    /// lock the user out (it reaches its own limit first).
+    #[arg(
+        long,
+        env = "ISSUER_LOGIN_USER_RATE_LIMIT",
+        default_value = "30/min,200/h,500/d"
+    )]
+    pub login_user_rate_limit: RateLimitPolicy,
 
     /// Token-endpoint requests allowed per client IP.
     #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h")]

@@ -4,6 +4,7 @@
 mod api_doc;
 pub mod config;
 pub mod form;
+mod login_limits;
 pub mod oauth_error;
 mod routes;
 

@@ -1,6 +1,7 @@
 //! `POST /oauth2/token` (RFC 6749) and `POST /oauth2/revoke` (RFC 7009).
 
 use crate::form::{Form, FormError};
+use crate::login_limits::LoginKeys;
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
@@ -12,6 +13,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use percent_encoding::percent_decode_str;
+use portcullis_domain::identity::Username;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
@@ -240,25 +242,32 @@ async fn grant(
         "password" => {
             let username = required(form, "username", "username is required")?;
             let password = Secret::new(required(form, "password", "password is required")?);
-            state
-                .limit(
-                    RateLimitKey::new("login-user", username),
-                    &state.config.login_rate_limit,
+            // A name no user can have is refused before it reaches a limiter or the directory,
+            // with the answer an unknown user gets.
+            if Username::new(username).is_err() {
+                return Err(OAuthError::invalid_grant());
+            }
+            let keys = LoginKeys::new(username, &origin.limit_key);
+            state.login_allowed(&keys).await.inspect_err(|_| {
+                state.audit(
+                    "login_throttled",
+                    origin,
+                    &client.client_id,
+                    Some(username),
+                    None,
                 )
-                .await
-                .inspect_err(|_| {
-                    state.audit(
-                        "login_throttled",
-                        origin,
-                        &client.client_id,
-                        Some(username),
-                        None,
-                    )
-                })?;
+            })?;
             let result = state
                 .tokens
                 .password_grant(&client, username, &password, scope.as_ref())
                 .await;
+            // Only the password check's verdict counts: client errors never reach it, and a
+            // wrong scope comes after a right password.
+            match &result {
+                Ok(_) => state.login_succeeded(&keys).await,
+                Err(GrantError::InvalidGrant) => state.login_failed(&keys).await,
+                Err(_) => {}
+            }
             (result, Some(username))
         }
         "refresh_token" => {
