@@ -2,7 +2,8 @@
 //! active. The issuer verifies its own tokens exactly as a resource server would, against the
 //! keys it currently publishes.
 
-use super::token::{client_auth, grant_error, read_form, required};
+use super::request::{client_auth, read_form, required};
+use super::token::grant_error;
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
