@@ -24,7 +24,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const CLI_CLIENT: &str = "portcullis-cli";
 
 /// A running issuer and data API with users `alice`, `bob` (read and write) and `reader`
-/// (read only), the public client `portcullis-cli`, and the confidential client `reporting-job`.
+/// (read only), the public client `portcullis-cli`, and the confidential clients
+/// `reporting-job` and `data-api` (the resource server, which may introspect tokens for it).
 pub struct Stack {
     /// The issuer's base URL (also the tokens' `iss`).
     pub issuer: String,
@@ -78,11 +79,16 @@ fn users_toml() -> String {
         )
     };
     format!(
-        "{}{}{}[[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\", \"refresh_token\"]\nscopes = [\"items:read\", \"items:write\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"reporting-job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n",
+        "{}{}{}[[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\", \"refresh_token\"]\nscopes = [\"items:read\", \"items:write\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"reporting-job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"data-api\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n",
         user("alice", "\"items:read\", \"items:write\""),
         user("bob", "\"items:read\", \"items:write\""),
         user("reader", "\"items:read\""),
     )
+}
+
+/// The users file of every stack, for suites that wire the issuer's parts themselves.
+pub fn test_users_toml() -> String {
+    users_toml()
 }
 
 async fn listener() -> tokio::net::TcpListener {

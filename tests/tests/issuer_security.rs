@@ -183,8 +183,24 @@ async fn unknown_users_get_the_same_answer_as_wrong_passwords() {
     assert_eq!(unknown, wrong, "constant-shape answers");
 }
 
+/// Asks the issuer about `token` as the confidential client `client`; the answer's body.
+async fn introspect(stack: &Stack, client: &str, token: &str) -> Value {
+    let response = stack
+        .http
+        .post(format!("{}/oauth2/introspect", stack.issuer))
+        .basic_auth(client, Some(PASSWORD))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+// Changed by issue #17: introspection answers only the resource servers in the token's
+// audience (here the confidential client `data-api`), no longer any confidential client.
 #[tokio::test]
-async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
+async fn introspection_tells_resource_servers_whether_a_token_is_active() {
     let stack = Stack::start().await;
     let (access, refresh) = stack.login("alice").await;
     let url = format!("{}/oauth2/introspect", stack.issuer);
@@ -192,7 +208,7 @@ async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
         stack
             .http
             .post(&url)
-            .basic_auth("reporting-job", Some(PASSWORD))
+            .basic_auth("data-api", Some(PASSWORD))
             .form(&[("token", token)])
             .send()
     };
@@ -224,4 +240,49 @@ async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        introspect(&stack, "reporting-job", &access).await,
+        serde_json::json!({"active": false}),
+        "a confidential client outside the token's audience learns nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_of_a_revoked_session_introspects_inactive() {
+    let stack = Stack::start().await;
+    let (access, refresh) = stack.login("alice").await;
+    assert_eq!(
+        introspect(&stack, "data-api", &access).await["active"],
+        true
+    );
+    let revoked = stack
+        .http
+        .post(format!("{}/oauth2/revoke", stack.issuer))
+        .form(&[("client_id", CLI_CLIENT), ("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        introspect(&stack, "data-api", &access).await,
+        serde_json::json!({"active": false}),
+        "logging out ends the session for introspecting resource servers at once"
+    );
+    let client_token: Value = stack
+        .http
+        .post(format!("{}/oauth2/token", stack.issuer))
+        .basic_auth("reporting-job", Some(PASSWORD))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_token = client_token["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        introspect(&stack, "data-api", &client_token).await["active"],
+        true,
+        "a token without a session is judged on its signature and claims alone"
+    );
 }

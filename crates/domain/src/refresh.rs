@@ -58,8 +58,12 @@ pub struct RefreshGrant {
     pub scope: ScopeSet,
     /// The audience of the access tokens.
     pub audience: Vec<String>,
-    /// When this token stops working.
+    /// When this token stops working: the idle timeout after its issue, never later than
+    /// `session_expires_at`.
     pub expires_at: SystemTime,
+    /// When the whole family stops working however actively it is used: the login's absolute
+    /// lifetime, carried unchanged through every rotation.
+    pub session_expires_at: SystemTime,
 }
 
 /// A refresh token sealed under a key only its predecessor's holder can derive: what a store
@@ -212,6 +216,14 @@ pub trait RefreshTokenStore: Send + Sync {
         now: SystemTime,
         grace: Duration,
     ) -> Result<Rotation, RotateError>;
+
+    /// Whether `family` still has a live token and is not revoked: introspection of access
+    /// tokens issued under it answers inactive once the session has ended.
+    async fn family_active(
+        &self,
+        family: &FamilyId,
+        now: SystemTime,
+    ) -> Result<bool, RefreshStoreError>;
 
     /// Revokes the token's whole family if it was issued to `client_id` (RFC 7009 §2.1);
     /// `Ok(false)` if the token is unknown or another client's, which changes nothing.

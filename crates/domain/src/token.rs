@@ -24,6 +24,10 @@ pub struct AccessClaims {
     pub client_id: ClientId,
     /// What the token allows.
     pub scope: ScopeSet,
+    /// The login session (refresh-token family) the token was issued under, as `sid`, so
+    /// introspection can answer for the session and not only for the signature; `None` for
+    /// tokens a client gets for itself.
+    pub session_id: Option<String>,
 }
 
 /// Why a token could not be signed.
@@ -57,6 +61,10 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     /// The token's `jti`.
     pub token_id: String,
+    /// The token's `aud`: introspection answers only the resource servers named there.
+    pub audience: Vec<String>,
+    /// The token's `sid`, if it was issued under a login session.
+    pub session_id: Option<String>,
 }
 
 /// Why a token was refused. The variants are for logs and metrics (`reason()`); callers only

@@ -26,7 +26,16 @@ struct Rotated {
 struct State {
     tokens: HashMap<RefreshTokenHash, Entry>,
     revoked: HashSet<FamilyId>,
+    /// Each family's newest token expiry: the family is alive until then.
+    families: HashMap<FamilyId, SystemTime>,
     prune_at: usize,
+}
+
+impl State {
+    fn extend_family(&mut self, family: &FamilyId, expires_at: SystemTime) {
+        let until = self.families.entry(family.clone()).or_insert(expires_at);
+        *until = (*until).max(expires_at);
+    }
 }
 
 /// Refresh tokens in a map behind one lock, which makes rotation trivially atomic.
@@ -54,9 +63,12 @@ fn prune(state: &mut State, now: SystemTime) {
         return;
     }
     state.tokens.retain(|_, e| e.grant.expires_at > now);
-    let live: HashSet<&FamilyId> = state.tokens.values().map(|e| &e.grant.family).collect();
+    state.families.retain(|_, until| *until > now);
     let revoked = std::mem::take(&mut state.revoked);
-    state.revoked = revoked.into_iter().filter(|f| live.contains(f)).collect();
+    state.revoked = revoked
+        .into_iter()
+        .filter(|f| state.families.contains_key(f))
+        .collect();
     state.prune_at = state.tokens.len() * 2;
 }
 
@@ -69,6 +81,7 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
     ) -> Result<(), RefreshStoreError> {
         let mut state = self.lock();
         prune(&mut state, SystemTime::now());
+        state.extend_family(&grant.family, grant.expires_at);
         state.tokens.insert(
             token,
             Entry {
@@ -151,7 +164,18 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
                 rotated: None,
             },
         );
+        state.extend_family(&grant.family, grant.expires_at);
         Ok(Rotation::Rotated(grant))
+    }
+
+    async fn family_active(
+        &self,
+        family: &FamilyId,
+        now: SystemTime,
+    ) -> Result<bool, RefreshStoreError> {
+        let state = self.lock();
+        Ok(!state.revoked.contains(family)
+            && state.families.get(family).is_some_and(|until| *until > now))
     }
 
     async fn revoke(

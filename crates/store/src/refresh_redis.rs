@@ -22,7 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Stores a token and extends its family's lifetime.
 const ISSUE: &str = r#"
 redis.call('HSET', KEYS[1], 'family', ARGV[1], 'subject', ARGV[2], 'client_id', ARGV[3],
-  'scope', ARGV[4], 'audience', ARGV[5], 'expires_at', ARGV[6], 'rotated', '0')
+  'scope', ARGV[4], 'audience', ARGV[5], 'expires_at', ARGV[6], 'rotated', '0',
+  'session_expires_at', ARGV[8])
 redis.call('EXPIREAT', KEYS[1], ARGV[6])
 redis.call('HSETNX', KEYS[2], 'revoked', '0')
 local ttl = redis.call('TTL', KEYS[2])
@@ -34,13 +35,15 @@ return 1
 
 /// Rotates `KEYS[1]` into `KEYS[2]`. ARGV: client_id, next expiry (s), now (s), family key
 /// prefix, now (ms), grace (ms), the sealed successor, token key prefix, the successor's hash.
-/// Returns `{status, family, subject, client_id, scope, audience[, sealed, expires_at]}`:
+/// Returns `{status, family, subject, client_id, scope, audience, session_expires_at[, sealed,
+/// expires_at]}`:
 /// `ok` after a rotation, `replayed` (with the earlier successor) for a retry within the grace
 /// window whose successor is unused, `reused` (family revoked) or `invalid`.
 const ROTATE: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
-  'expires_at', 'rotated', 'rotated_at', 'next', 'sealed')
+  'expires_at', 'rotated', 'rotated_at', 'next', 'sealed', 'session_expires_at')
 if not r[1] then return {'invalid'} end
+local session = r[11] or r[6]
 local family = ARGV[4] .. r[1]
 if r[3] ~= ARGV[1] then return {'invalid'} end
 if redis.call('HGET', family, 'revoked') == '1' then return {'invalid'} end
@@ -48,7 +51,7 @@ if r[7] == '1' then
   if r[8] and r[9] and tonumber(ARGV[5]) - tonumber(r[8]) < tonumber(ARGV[6]) then
     local n = redis.call('HMGET', ARGV[8] .. r[9], 'rotated', 'expires_at')
     if n[1] == '0' and tonumber(n[2]) > tonumber(ARGV[3]) then
-      return {'replayed', r[1], r[2], r[3], r[4], r[5], r[10], n[2]}
+      return {'replayed', r[1], r[2], r[3], r[4], r[5], session, r[10], n[2]}
     end
   end
   redis.call('HSET', family, 'revoked', '1')
@@ -58,24 +61,24 @@ if tonumber(r[6]) <= tonumber(ARGV[3]) then return {'invalid'} end
 redis.call('HSET', KEYS[1], 'rotated', '1', 'rotated_at', ARGV[5], 'next', ARGV[9],
   'sealed', ARGV[7])
 redis.call('HSET', KEYS[2], 'family', r[1], 'subject', r[2], 'client_id', r[3], 'scope', r[4],
-  'audience', r[5], 'expires_at', ARGV[2], 'rotated', '0')
+  'audience', r[5], 'expires_at', ARGV[2], 'rotated', '0', 'session_expires_at', session)
 redis.call('EXPIREAT', KEYS[2], ARGV[2])
 if tonumber(ARGV[2]) - tonumber(ARGV[3]) > redis.call('TTL', family) then
   redis.call('EXPIREAT', family, ARGV[2])
 end
-return {'ok', r[1], r[2], r[3], r[4], r[5]}
+return {'ok', r[1], r[2], r[3], r[4], r[5], session}
 "#;
 
 /// The grant of `KEYS[1]` if it is live (rotated or not), issued to `ARGV[1]`; ARGV[2]: now
 /// (s), ARGV[3]: family key prefix. Returns `{status, family, subject, client_id, scope,
-/// audience, expires_at}`.
+/// audience, session_expires_at, expires_at}`.
 const INSPECT: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
-  'expires_at')
+  'expires_at', 'session_expires_at')
 if not r[1] or r[3] ~= ARGV[1] then return {'invalid'} end
 if tonumber(r[6]) <= tonumber(ARGV[2]) then return {'invalid'} end
 if redis.call('HGET', ARGV[3] .. r[1], 'revoked') == '1' then return {'invalid'} end
-return {'ok', r[1], r[2], r[3], r[4], r[5], r[6]}
+return {'ok', r[1], r[2], r[3], r[4], r[5], r[7] or r[6], r[6]}
 "#;
 
 /// Revokes the family of `KEYS[1]` if it belongs to client `ARGV[2]`; ARGV[1]: family key prefix.
@@ -151,9 +154,13 @@ impl RedisRefreshTokenStore {
 }
 
 fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, String> {
-    let [family, subject, client_id, scope, audience] = parts else {
+    let [family, subject, client_id, scope, audience, session_expires_at] = parts else {
         return Err("malformed refresh token record".into());
     };
+    let session_expires_at = session_expires_at
+        .parse::<u64>()
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(unavailable)?;
     Ok(RefreshGrant {
         family: FamilyId(family.clone()),
         subject: Subject::new(subject.as_str()).map_err(unavailable)?,
@@ -161,6 +168,7 @@ fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant,
         scope: ScopeSet::parse(scope).map_err(unavailable)?,
         audience: serde_json::from_str(audience).map_err(unavailable)?,
         expires_at,
+        session_expires_at,
     })
 }
 
@@ -194,7 +202,8 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
             .arg(grant.scope.to_string())
             .arg(audience)
             .arg(unix_seconds(grant.expires_at))
-            .arg(unix_seconds(SystemTime::now()));
+            .arg(unix_seconds(SystemTime::now()))
+            .arg(unix_seconds(grant.session_expires_at));
         self.run::<i64>(invocation)
             .await
             .map(|_| ())
@@ -277,6 +286,26 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
                 "unexpected reply from the rotate script".into(),
             )),
         }
+    }
+
+    async fn family_active(
+        &self,
+        family: &FamilyId,
+        _now: SystemTime,
+    ) -> Result<bool, RefreshStoreError> {
+        // The family key expires with its newest token, so its presence is the liveness.
+        let mut connection = self.connection.clone();
+        let revoked: Option<String> = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("HGET")
+                .arg(format!("{}{}", self.family_prefix(), family.0))
+                .arg("revoked")
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(|_| RefreshStoreError("redis call timed out".into()))?
+        .map_err(|e| RefreshStoreError(e.to_string()))?;
+        Ok(revoked.as_deref() == Some("0"))
     }
 
     async fn revoke(

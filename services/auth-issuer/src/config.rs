@@ -41,9 +41,15 @@ pub struct Config {
     #[arg(long, env = "ISSUER_ACCESS_TOKEN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub access_token_ttl: Duration,
 
-    /// Refresh-token lifetime (each rotation starts a new one).
+    /// Refresh-token lifetime, each rotation starting a new one: the session's idle timeout (a
+    /// session unused this long ends).
     #[arg(long, env = "ISSUER_REFRESH_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
+
+    /// Longest a login session (a refresh-token family) lasts however actively it is used; then
+    /// the user logs in again. Bounds how long a stolen, still-rotating family stays useful.
+    #[arg(long, env = "ISSUER_REFRESH_ABSOLUTE_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub refresh_absolute_lifetime: Duration,
 
     /// How long after a rotation the retired refresh token may be presented again and get the
     /// same successor: a client retrying a refresh whose answer it lost, or several threads
@@ -133,6 +139,12 @@ impl Config {
         if self.refresh_token_ttl < self.access_token_ttl {
             return Err(ConfigError::OutOfRange(
                 "ISSUER_REFRESH_TOKEN_TTL must not be shorter than the access-token lifetime"
+                    .into(),
+            ));
+        }
+        if self.refresh_absolute_lifetime < self.refresh_token_ttl {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_REFRESH_ABSOLUTE_LIFETIME must not be shorter than ISSUER_REFRESH_TOKEN_TTL"
                     .into(),
             ));
         }

@@ -187,6 +187,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             issuer: config.issuer_url.clone(),
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
+            refresh_absolute_lifetime: config.refresh_absolute_lifetime,
             refresh_reuse_grace: config.refresh_reuse_grace,
         },
     );

@@ -1,6 +1,7 @@
 //! The contract of [`RefreshTokenStore`].
 
 use super::unique;
+use crate::clock::unix_seconds;
 use crate::identity::{ClientId, Subject};
 use crate::refresh::{
     new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, RotateError,
@@ -8,7 +9,7 @@ use crate::refresh::{
 };
 use crate::scope::ScopeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn grant(subject: &str, client: &ClientId, expires_at: SystemTime) -> RefreshGrant {
     RefreshGrant {
@@ -18,6 +19,8 @@ fn grant(subject: &str, client: &ClientId, expires_at: SystemTime) -> RefreshGra
         scope: ScopeSet::parse("items:read").expect("scope"),
         audience: vec!["data-api".into()],
         expires_at,
+        // Whole seconds, as every store keeps them.
+        session_expires_at: UNIX_EPOCH + Duration::from_secs(unix_seconds(expires_at) + 7 * 86_400),
     }
 }
 
@@ -96,6 +99,18 @@ async fn strict_rules(store: Arc<dyn RefreshTokenStore>) {
     assert_eq!(carried.family, g.family);
     assert_eq!(carried.subject, g.subject);
     assert_eq!(carried.scope, g.scope);
+    assert_eq!(
+        carried.session_expires_at, g.session_expires_at,
+        "the session's absolute end is carried unchanged"
+    );
+    assert!(store.family_active(&g.family, now).await.expect("answers"));
+    assert!(
+        !store
+            .family_active(&FamilyId::generate(), now)
+            .await
+            .expect("answers"),
+        "an unknown family is not active"
+    );
 
     // Reusing the rotated token revokes the family, including the live successor.
     let reused = store
@@ -111,6 +126,10 @@ async fn strict_rules(store: Arc<dyn RefreshTokenStore>) {
     assert!(
         matches!(after, Err(RotateError::Invalid)),
         "family revoked: {after:?}"
+    );
+    assert!(
+        !store.family_active(&g.family, now).await.expect("answers"),
+        "a family revoked for reuse is not active"
     );
     assert!(matches!(
         store.inspect(&second.hash, &client, now).await,
@@ -188,7 +207,19 @@ async fn strict_rules(store: Arc<dyn RefreshTokenStore>) {
         .rotate(&successor.hash, &client, next, now, NO_GRACE)
         .await
         .expect("still valid after a foreign revocation attempt");
+    let revocable_family = store
+        .inspect(&next.hash, &client, now)
+        .await
+        .expect("live")
+        .family;
     assert!(store.revoke(&next.hash, &client).await.expect("revoke"));
+    assert!(
+        !store
+            .family_active(&revocable_family, now)
+            .await
+            .expect("answers"),
+        "a revoked family is not active"
+    );
     assert!(matches!(
         store
             .rotate(&next.hash, &client, any_successor(later), now, NO_GRACE)

@@ -1,11 +1,13 @@
 //! Issuing tokens: the OAuth 2.0 grants, decided independently of HTTP.
 
+pub use super::grant_error::GrantError;
+use super::grant_error::{rotate_error, unavailable};
 use crate::clock::{unix_seconds, Clock};
 use crate::directory::{ClientRecord, GrantType, PasswordVerifier, UserDirectory};
 use crate::identity::{ClientId, Subject, Username};
 use crate::refresh::{
-    new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, RotateError,
-    Rotation, SealedToken, Successor,
+    new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, Rotation,
+    SealedToken, Successor,
 };
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
@@ -22,8 +24,11 @@ pub struct TokenPolicy {
     pub issuer: String,
     /// Access-token lifetime.
     pub access_ttl: Duration,
-    /// Lifetime of each refresh token (every rotation starts a new one).
+    /// Lifetime of each refresh token (every rotation starts a new one): the session's idle
+    /// timeout.
     pub refresh_ttl: Duration,
+    /// Longest a login session (refresh-token family) lasts, however actively it is used.
+    pub refresh_absolute_lifetime: Duration,
     /// How long after a rotation the retired token may be presented again and get the same
     /// successor (a retried or concurrent refresh); after it, a re-presented token is reuse.
     pub refresh_reuse_grace: Duration,
@@ -51,35 +56,6 @@ pub struct IssuedTokens {
     pub scope: ScopeSet,
     /// Who the tokens speak for, for the audit log.
     pub subject: Subject,
-}
-
-/// Why a grant failed; maps one-to-one onto RFC 6749 §5.2 error codes.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    /// Client unknown or its authentication failed (`invalid_client`, 401).
-    #[error("client authentication failed")]
-    InvalidClient,
-    /// The client may not use this grant (`unauthorized_client`).
-    #[error("client is not allowed to use this grant")]
-    UnauthorizedClient,
-    /// Wrong password, unknown user, or a dead refresh token (`invalid_grant`).
-    #[error("the grant is invalid")]
-    InvalidGrant,
-    /// A refresh token was reused; its family is revoked (`invalid_grant`, audited).
-    #[error("refresh token reused")]
-    RefreshReused {
-        /// The revoked family's subject.
-        subject: Subject,
-    },
-    /// The requested scope exceeds what is allowed (`invalid_scope`).
-    #[error("requested scope is not allowed")]
-    InvalidScope,
-    /// A parameter is missing or malformed (`invalid_request`).
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    /// A dependency failed or is saturated (`temporarily_unavailable`, 503).
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
 }
 
 /// The OAuth grants, wired to the directory, the password check, the refresh store and the signer.
@@ -143,13 +119,16 @@ impl TokenService {
         let allowed = client.scopes.intersection(&user.scopes);
         let scope = narrow(scope, &allowed)?;
         let subject = Subject::from(user.username);
+        let now = self.clock.now();
+        let session_expires_at = now + self.policy.refresh_absolute_lifetime;
         let grant = RefreshGrant {
             family: FamilyId::generate(),
             subject,
             client_id: client.client_id.clone(),
             scope,
             audience: client.audience.clone(),
-            expires_at: self.clock.now() + self.policy.refresh_ttl,
+            expires_at: (now + self.policy.refresh_ttl).min(session_expires_at),
+            session_expires_at,
         };
         let refresh = new_refresh_token();
         self.refresh_tokens
@@ -161,6 +140,7 @@ impl TokenService {
             &client.client_id,
             grant.audience,
             grant.scope,
+            Some(grant.family),
             Some(refresh),
         )
     }
@@ -215,6 +195,7 @@ impl TokenService {
             &client.client_id,
             audience,
             scope,
+            Some(grant.family.clone()),
             None,
         )?;
         let next = new_refresh_token();
@@ -223,7 +204,8 @@ impl TokenService {
         let successor = Successor {
             hash: RefreshTokenHash::of(&next),
             sealed,
-            expires_at: now + self.policy.refresh_ttl,
+            // Idle timeout from now, but never past the session's absolute end.
+            expires_at: (now + self.policy.refresh_ttl).min(grant.session_expires_at),
         };
         let rotation = self
             .refresh_tokens
@@ -260,7 +242,14 @@ impl TokenService {
         }
         let scope = narrow(scope, &client.scopes)?;
         let subject = Subject::from(client.client_id.clone());
-        self.issue(subject, &client.client_id, client.audience, scope, None)
+        self.issue(
+            subject,
+            &client.client_id,
+            client.audience,
+            scope,
+            None,
+            None,
+        )
     }
 
     /// Revokes a refresh token's family (RFC 7009); unknown tokens are not an error.
@@ -271,6 +260,15 @@ impl TokenService {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Whether the login session `sid` (a refresh-token family id from an access token) is
+    /// still alive: not revoked, not past its absolute lifetime or idle timeout.
+    pub async fn session_active(&self, sid: &str) -> Result<bool, GrantError> {
+        self.refresh_tokens
+            .family_active(&FamilyId(sid.to_owned()), self.clock.now())
+            .await
+            .map_err(unavailable)
     }
 
     /// Authenticates a confidential client (one with a secret), for endpoints such as token
@@ -331,6 +329,7 @@ impl TokenService {
         client_id: &ClientId,
         audience: Vec<String>,
         scope: ScopeSet,
+        session: Option<FamilyId>,
         refresh_token: Option<String>,
     ) -> Result<IssuedTokens, GrantError> {
         let issued_at = unix_seconds(self.clock.now());
@@ -344,6 +343,7 @@ impl TokenService {
             token_id: new_token_id(),
             client_id: client_id.clone(),
             scope: scope.clone(),
+            session_id: session.map(|family| family.0),
         };
         let access_token = self.signer.sign(&claims).map_err(unavailable)?;
         Ok(IssuedTokens {
@@ -353,14 +353,6 @@ impl TokenService {
             scope,
             subject,
         })
-    }
-}
-
-fn rotate_error(error: RotateError) -> GrantError {
-    match error {
-        RotateError::Invalid => GrantError::InvalidGrant,
-        RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
-        RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
     }
 }
 
@@ -377,8 +369,4 @@ fn new_token_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unavailable(error: impl std::fmt::Display) -> GrantError {
-    GrantError::Unavailable(error.to_string())
 }

@@ -7,6 +7,7 @@
 //! become a flood of requests to the issuer. When the issuer is unreachable the last good set
 //! keeps serving, up to a maximum staleness.
 
+mod claims;
 mod fetch;
 mod token_cache;
 
@@ -14,6 +15,7 @@ pub use fetch::FetchError;
 
 use crate::jwks::JwkSet;
 use async_trait::async_trait;
+use claims::Claims;
 use fetch::KeysByKid;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -21,7 +23,6 @@ use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
-use serde::Deserialize;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use token_cache::TokenCache;
@@ -93,17 +94,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct JwksVerifier {
     inner: Arc<Inner>,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    client_id: String,
-    jti: String,
-    exp: u64,
-    iat: u64,
-    #[serde(default)]
-    scope: String,
 }
 
 impl JwksVerifier {
@@ -309,6 +299,8 @@ impl JwksVerifier {
             scope: ScopeSet::parse(&claims.scope).map_err(invalid)?,
             expires_at: claims.exp,
             token_id: claims.jti,
+            audience: claims.aud.into(),
+            session_id: claims.sid,
         });
         Ok((verified, kid))
     }
