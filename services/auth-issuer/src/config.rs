@@ -33,8 +33,9 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
 
     /// Redis URL for login limits and refresh tokens shared by all replicas; unset = in process
-    /// (refresh tokens then die with the process: fine for one replica in development).
-    #[arg(long, env = "ISSUER_REDIS_URL")]
+    /// (refresh tokens then die with the process: fine for one replica in development). May
+    /// carry a password, so `--help` never shows its value.
+    #[arg(long, env = "ISSUER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Access-token lifetime, 1 to 60 minutes.
