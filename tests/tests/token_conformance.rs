@@ -335,6 +335,21 @@ async fn jku_x5u_and_jwk_headers_are_never_fetched_or_trusted() {
 }
 
 #[tokio::test]
+async fn a_critical_header_extension_is_never_ignored() {
+    // RFC 7515 §4.1.11: a recipient that does not understand every extension `crit` names
+    // must refuse the token. The verifier understands none.
+    let f = fixture().await;
+    let mut header = f.header();
+    header["crit"] = json!(["urn:example:must-check"]);
+    header["urn:example:must-check"] = json!(true);
+    f.assert_rejected(&f.sign(&header, &f.claims()), "crit")
+        .await;
+    header["crit"] = json!([]);
+    f.assert_rejected(&f.sign(&header, &f.claims()), "crit")
+        .await;
+}
+
+#[tokio::test]
 async fn expired_and_not_yet_valid_tokens() {
     let f = fixture().await;
     let now = now();

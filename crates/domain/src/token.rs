@@ -83,6 +83,10 @@ pub enum TokenRejection {
     /// Signed with an algorithm other than the key's pinned one.
     #[error("algorithm not allowed")]
     AlgorithmNotAllowed,
+    /// The header names critical extensions (`crit`, RFC 7515 §4.1.11), none of which the
+    /// verifier understands, so it must not accept the token.
+    #[error("critical header extension")]
+    CriticalHeader,
     /// The `typ` header is not `at+jwt`.
     #[error("wrong token type")]
     WrongType,
@@ -120,6 +124,7 @@ impl TokenRejection {
             Self::TooLarge => "too_large",
             Self::Malformed => "malformed",
             Self::AlgorithmNotAllowed => "algorithm",
+            Self::CriticalHeader => "crit",
             Self::WrongType => "type",
             Self::UnknownKey => "unknown_kid",
             Self::BadSignature => "signature",

@@ -266,6 +266,10 @@ impl JwksVerifier {
         &self,
         token: &str,
     ) -> Result<(Arc<VerifiedToken>, Arc<str>), TokenRejection> {
+        // RFC 7515 §4.1.11: extensions marked critical must be understood; none are.
+        if raw_header(token).is_some_and(|h| h.get("crit").is_some()) {
+            return Err(TokenRejection::CriticalHeader);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenRejection::AlgorithmNotAllowed);
@@ -353,23 +357,23 @@ impl TokenVerifier for JwksVerifier {
 
 /// Why a header jsonwebtoken could not parse is unacceptable: an algorithm it does not know
 /// (`none` in any spelling, say) is refused as such, anything else as malformed.
-fn header_rejection(token: &str) -> TokenRejection {
+/// The token's header as JSON, if it decodes.
+fn raw_header(token: &str) -> Option<serde_json::Value> {
     use base64::Engine;
-    let alg = token
-        .split('.')
-        .next()
-        .and_then(|h| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(h)
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|header| {
-            header
-                .get("alg")
-                .and_then(|a| a.as_str())
-                .map(str::to_owned)
-        });
+    let encoded = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn header_rejection(token: &str) -> TokenRejection {
+    let alg = raw_header(token).and_then(|header| {
+        header
+            .get("alg")
+            .and_then(|a| a.as_str())
+            .map(str::to_owned)
+    });
     match alg {
         Some(alg) if alg != crate::ALGORITHM => TokenRejection::AlgorithmNotAllowed,
         _ => TokenRejection::Malformed,
