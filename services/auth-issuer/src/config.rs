@@ -92,6 +92,11 @@ pub struct Config {
     #[arg(long, env = "ISSUER_PASSWORD_CONCURRENCY", default_value_t = 2)]
     pub password_concurrency: usize,
 
+    /// Client-secret hashes computed at once: a budget of its own, so a flood of password
+    /// logins cannot starve client authentication (client credentials, introspection).
+    #[arg(long, env = "ISSUER_CLIENT_SECRET_CONCURRENCY", default_value_t = 2)]
+    pub client_secret_concurrency: usize,
+
     /// `max-age` of the JWKS response: how long verifiers may cache the key set.
     #[arg(long, env = "ISSUER_JWKS_MAX_AGE", default_value = "5m", value_parser = humantime::parse_duration)]
     pub jwks_max_age: Duration,

@@ -177,6 +177,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             ),
         };
     let passwords = Argon2Verifier::new(config.password_concurrency, Duration::from_secs(2))?;
+    let client_secrets =
+        Argon2Verifier::new(config.client_secret_concurrency, Duration::from_secs(2))?;
     let tokens = TokenService::new(
         Arc::new(directory),
         Arc::new(passwords),
@@ -190,7 +192,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             refresh_absolute_lifetime: config.refresh_absolute_lifetime,
             refresh_reuse_grace: config.refresh_reuse_grace,
         },
-    );
+    )
+    .with_client_secret_verifier(Arc::new(client_secrets));
     let key_watch = ring.watch(config.keys_reload_interval);
     let readiness: Arc<dyn Readiness> = Arc::new(IssuerReadiness {
         ring: ring.clone(),

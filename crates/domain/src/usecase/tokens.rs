@@ -62,6 +62,9 @@ pub struct IssuedTokens {
 pub struct TokenService {
     directory: Arc<dyn UserDirectory>,
     passwords: Arc<dyn PasswordVerifier>,
+    /// Client secrets get their own argon2 budget, so a flood of password logins cannot starve
+    /// client authentication (introspection, client credentials).
+    client_secrets: Arc<dyn PasswordVerifier>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     signer: Arc<dyn AccessTokenSigner>,
     clock: Arc<dyn Clock>,
@@ -80,12 +83,20 @@ impl TokenService {
     ) -> Self {
         Self {
             directory,
+            client_secrets: passwords.clone(),
             passwords,
             refresh_tokens,
             signer,
             clock,
             policy,
         }
+    }
+
+    /// Checks client secrets with `verifier` instead of the password verifier: a separate
+    /// budget of argon2 slots.
+    pub fn with_client_secret_verifier(mut self, verifier: Arc<dyn PasswordVerifier>) -> Self {
+        self.client_secrets = verifier;
+        self
     }
 
     /// The policy tokens are issued under.
@@ -298,17 +309,23 @@ impl TokenService {
 
     async fn authenticate_any(&self, auth: &ClientAuth) -> Result<ClientRecord, GrantError> {
         let id = ClientId::new(auth.client_id.as_str()).map_err(|_| GrantError::InvalidClient)?;
-        let client = self
-            .directory
-            .client(&id)
-            .await
-            .map_err(unavailable)?
-            .ok_or(GrantError::InvalidClient)?;
+        let client = self.directory.client(&id).await.map_err(unavailable)?;
+        let Some(client) = client else {
+            // An unknown client's secret is checked against a dummy hash, so the answer takes
+            // as long as for a known client with a wrong secret.
+            if let Some(secret) = &auth.secret {
+                self.client_secrets
+                    .verify(secret, None)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            return Err(GrantError::InvalidClient);
+        };
         match (&client.secret_hash, &auth.secret) {
             (None, None) => Ok(client),
             (Some(hash), Some(secret)) => {
                 let valid = self
-                    .passwords
+                    .client_secrets
                     .verify(secret, Some(hash))
                     .await
                     .map_err(unavailable)?;
