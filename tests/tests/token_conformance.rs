@@ -162,11 +162,12 @@ async fn hs256_signed_with_the_public_key_as_jwk() {
 }
 
 fn rsa_public_pem(private_pem: &str) -> String {
-    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(private_pem).unwrap();
-    key.to_public_key()
-        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
+    use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    let document = pem::parse(private_pem).unwrap();
+    let key = RsaKeyPair::from_pkcs8(document.contents()).unwrap();
+    let der: PublicKeyX509Der = key.public_key().as_der().unwrap();
+    pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref().to_vec()))
 }
 
 #[tokio::test]
