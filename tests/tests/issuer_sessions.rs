@@ -2,8 +2,11 @@
 //! access tokens carry the family as `sid`. The issuer's real adapters (users file, argon2,
 //! key ring, in-memory refresh store) on a manual clock, so hours pass without waiting.
 
+use async_trait::async_trait;
 use base64::Engine;
 use portcullis_domain::clock::ManualClock;
+use portcullis_domain::directory::{ClientRecord, DirectoryError, UserDirectory, UserRecord};
+use portcullis_domain::identity::{ClientId, Username};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::usecase::tokens::{
@@ -12,8 +15,34 @@ use portcullis_domain::usecase::tokens::{
 use portcullis_jwt::{JwtSigner, KeyRing};
 use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
 use portcullis_tests::{test_users_toml, CLI_CLIENT, PASSWORD};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+/// The users file, except that while `widened` is set the CLI client also serves the audience
+/// `reports`: an operator narrowing a client's audience between a login and a refresh.
+struct Narrowing {
+    file: FileDirectory,
+    widened: AtomicBool,
+}
+
+#[async_trait]
+impl UserDirectory for Narrowing {
+    async fn user(&self, username: &Username) -> Result<Option<UserRecord>, DirectoryError> {
+        self.file.user(username).await
+    }
+
+    async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, DirectoryError> {
+        let mut client = self.file.client(client_id).await?;
+        if let Some(client) = client
+            .as_mut()
+            .filter(|_| self.widened.load(Ordering::SeqCst))
+        {
+            client.audience.push("reports".into());
+        }
+        Ok(client)
+    }
+}
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -24,6 +53,10 @@ struct Issuer {
 }
 
 fn issuer(idle: Duration, absolute: Duration) -> Issuer {
+    issuer_with(idle, absolute, None)
+}
+
+fn issuer_with(idle: Duration, absolute: Duration, narrowing: Option<Arc<Narrowing>>) -> Issuer {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     std::fs::create_dir(&keys).unwrap();
@@ -36,8 +69,12 @@ fn issuer(idle: Duration, absolute: Duration) -> Issuer {
     std::fs::write(&users, test_users_toml()).unwrap();
     let ring = Arc::new(KeyRing::load(keys).unwrap());
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
+    let directory: Arc<dyn UserDirectory> = match narrowing {
+        Some(narrowing) => narrowing,
+        None => Arc::new(FileDirectory::load(&users).unwrap()),
+    };
     let tokens = TokenService::new(
-        Arc::new(FileDirectory::load(&users).unwrap()),
+        directory,
         Arc::new(Argon2Verifier::new(2, Duration::from_secs(2)).unwrap()),
         Arc::new(MemoryRefreshTokenStore::default()),
         Arc::new(JwtSigner::new(ring)),
@@ -80,14 +117,18 @@ impl Issuer {
     }
 }
 
-/// The `sid` claim of an access token (not verified: the issuer signed it in this process).
-fn sid(tokens: &IssuedTokens) -> String {
+/// The claims of an access token (not verified: the issuer signed it in this process).
+fn claims(tokens: &IssuedTokens) -> serde_json::Value {
     let payload = tokens.access_token.expose().split('.').nth(1).unwrap();
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    claims["sid"]
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// The `sid` claim of an access token.
+fn sid(tokens: &IssuedTokens) -> String {
+    claims(tokens)["sid"]
         .as_str()
         .expect("access tokens carry sid")
         .to_string()
@@ -134,4 +175,28 @@ async fn an_idle_session_ends_after_the_idle_timeout() {
         Err(GrantError::InvalidGrant)
     ));
     assert!(!issuer.tokens.session_active(&sid(&second)).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_refresh_follows_the_clients_current_audience() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, test_users_toml()).unwrap();
+    let narrowing = Arc::new(Narrowing {
+        file: FileDirectory::load(&users).unwrap(),
+        widened: AtomicBool::new(true),
+    });
+    let issuer = issuer_with(HOUR, 24 * HOUR, Some(narrowing.clone()));
+    let login = issuer.login().await;
+    assert_eq!(
+        claims(&login)["aud"],
+        serde_json::json!(["data-api", "reports"])
+    );
+    narrowing.widened.store(false, Ordering::SeqCst);
+    let refreshed = issuer.refresh(&login).await.unwrap();
+    assert_eq!(
+        claims(&refreshed)["aud"],
+        serde_json::json!(["data-api"]),
+        "an audience the client lost is not granted again"
+    );
 }
