@@ -25,7 +25,7 @@ password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
   cd "$state"
   ISSUER_LISTEN=$ISSUER DATA_API_LISTEN=$DATA_API PORTCULLIS_DEMO_PASSWORD=$password \
     DATA_API_RATE_LIMIT=100000/s DATA_API_IP_RATE_LIMIT=100000/s ISSUER_IP_RATE_LIMIT=100000/s \
-    ISSUER_LOGIN_RATE_LIMIT=100000/s \
+    ISSUER_LOGIN_RATE_LIMIT=100000/s ISSUER_LOGIN_USER_RATE_LIMIT=100000/s \
     exec "$OLDPWD/target/debug/portcullis" dev >"$state/dev.log" 2>&1
 ) &
 dev=$!

@@ -356,6 +356,7 @@ audience = ["data-api"]
             "ISSUER_REDIS_URL": self.redis_url,
             "ISSUER_IP_RATE_LIMIT": NEVER_LIMIT,
             "ISSUER_LOGIN_RATE_LIMIT": NEVER_LIMIT,
+            "ISSUER_LOGIN_USER_RATE_LIMIT": NEVER_LIMIT,
             "ISSUER_ACCESS_TOKEN_TTL": "30m",
         })
         wait_until("auth-issuer", lambda: http("GET", self.issuer_url + "/readyz")[0] == 200,

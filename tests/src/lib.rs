@@ -24,7 +24,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const CLI_CLIENT: &str = "portcullis-cli";
 
 /// A running issuer and data API with users `alice`, `bob` (read and write) and `reader`
-/// (read only), the public client `portcullis-cli`, and the confidential client `reporting-job`.
+/// (read only), the public client `portcullis-cli`, and the confidential clients
+/// `reporting-job` and `data-api` (the resource server, which may introspect tokens for it).
 pub struct Stack {
     /// The issuer's base URL (also the tokens' `iss`).
     pub issuer: String,
@@ -41,6 +42,17 @@ pub struct Stack {
 /// Adjusts a data API's configuration before it starts.
 pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Config) + Send + Sync>;
 
+/// Adjusts an issuer's configuration before it starts.
+pub type IssuerTweak = Arc<dyn Fn(&mut auth_issuer::Config) + Send + Sync>;
+
+/// An issuer tweak that turns the refresh grace window off: a re-presented refresh token is
+/// reuse at once, for suites that exercise reuse detection without waiting the window out.
+pub fn strict_refresh_reuse() -> Option<IssuerTweak> {
+    Some(Arc::new(|config: &mut auth_issuer::Config| {
+        config.refresh_reuse_grace = Duration::ZERO;
+    }))
+}
+
 /// Knobs the suites turn.
 #[derive(Clone, Default)]
 pub struct StackOptions {
@@ -55,6 +67,8 @@ pub struct StackOptions {
     pub fast_key_rotation: bool,
     /// Any other change to the data API's configuration.
     pub data_api: Option<DataApiTweak>,
+    /// Any other change to the issuer's configuration.
+    pub issuer: Option<IssuerTweak>,
 }
 
 fn users_toml() -> String {
@@ -65,11 +79,16 @@ fn users_toml() -> String {
         )
     };
     format!(
-        "{}{}{}[[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\", \"refresh_token\"]\nscopes = [\"items:read\", \"items:write\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"reporting-job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n",
+        "{}{}{}[[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\", \"refresh_token\"]\nscopes = [\"items:read\", \"items:write\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"reporting-job\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n\n[[clients]]\nclient_id = \"data-api\"\nsecret_hash = \"{hash}\"\ngrants = [\"client_credentials\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n",
         user("alice", "\"items:read\", \"items:write\""),
         user("bob", "\"items:read\", \"items:write\""),
         user("reader", "\"items:read\""),
     )
+}
+
+/// The users file of every stack, for suites that wire the issuer's parts themselves.
+pub fn test_users_toml() -> String {
+    users_toml()
 }
 
 async fn listener() -> tokio::net::TcpListener {
@@ -107,6 +126,9 @@ impl Stack {
         if options.fast_key_rotation {
             issuer.keys_reload_interval = Duration::from_millis(100);
             issuer.jwks_max_age = Duration::from_secs(1);
+        }
+        if let Some(tweak) = &options.issuer {
+            tweak(&mut issuer);
         }
         let issuer_config = issuer.clone();
         let issuer_shutdown = Self::run_issuer(issuer, issuer_listener).await;

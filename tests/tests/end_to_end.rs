@@ -1,6 +1,6 @@
 //! Both services end to end on embedded adapters: the contract's journeys and its error answers.
 
-use portcullis_tests::{Stack, StackOptions, CLI_CLIENT, PASSWORD};
+use portcullis_tests::{strict_refresh_reuse, Stack, StackOptions, CLI_CLIENT, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -466,7 +466,12 @@ async fn the_token_endpoint_answers_rfc6749_errors() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
-    let stack = Stack::start().await;
+    // Without the grace window, which would answer the reuse below with the same successor.
+    let stack = Stack::start_with(StackOptions {
+        issuer: strict_refresh_reuse(),
+        ..Default::default()
+    })
+    .await;
     let (_, first) = stack.login("alice").await;
     let refresh = |token: String| {
         stack

@@ -1,11 +1,11 @@
 //! The issuer as an attacker meets it: brute-force limits, audit events (captured from the log
-//! and asserted field by field, never containing a secret), and refresh tokens on real Redis.
+//! and asserted field by field, never containing a secret), and introspection. Refresh-token
+//! attacks and races are in `issuer_refresh.rs`.
 
-use portcullis_tests::{start_redis, Stack, StackOptions, CLI_CLIENT, PASSWORD};
+use portcullis_tests::{strict_refresh_reuse, Stack, StackOptions, CLI_CLIENT, PASSWORD};
 use serde_json::Value;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 /// Audit events written by any service in this test process, one JSON object per line.
 #[derive(Clone, Default)]
@@ -48,7 +48,12 @@ fn events() -> Vec<Value> {
 #[tokio::test]
 async fn audit_events_record_who_and_why_but_never_a_secret() {
     audit_log();
-    let stack = Stack::start().await;
+    // No grace window: the immediate re-presentation below is reuse.
+    let stack = Stack::start_with(StackOptions {
+        issuer: strict_refresh_reuse(),
+        ..Default::default()
+    })
+    .await;
     let (_, refresh) = stack.login("alice").await;
     let wrong = stack.login_response("alice", "hunter2-wrong").await;
     assert_eq!(wrong.status(), 400);
@@ -178,61 +183,24 @@ async fn unknown_users_get_the_same_answer_as_wrong_passwords() {
     assert_eq!(unknown, wrong, "constant-shape answers");
 }
 
-#[tokio::test]
-async fn refresh_tokens_on_redis_rotate_and_a_concurrent_race_has_one_winner() {
-    let redis = start_redis().await;
-    let connection = portcullis_ratelimit::connect_redis(&redis.url, Duration::from_secs(5))
+/// Asks the issuer about `token` as the confidential client `client`; the answer's body.
+async fn introspect(stack: &Stack, client: &str, token: &str) -> Value {
+    let response = stack
+        .http
+        .post(format!("{}/oauth2/introspect", stack.issuer))
+        .basic_auth(client, Some(PASSWORD))
+        .form(&[("token", token)])
+        .send()
         .await
         .unwrap();
-    let store =
-        portcullis_store::RedisRefreshTokenStore::new(connection, "test:", Duration::from_secs(2));
-    portcullis_domain::testkit::refresh_store::run(Arc::new(store)).await;
-
-    // The issuer on Redis: two logins race to refresh with the same token.
-    let stack = Stack::start_with(StackOptions {
-        issuer_redis_url: Some(redis.url.clone()),
-        ..Default::default()
-    })
-    .await;
-    let (_, refresh) = stack.login("alice").await;
-    let attempts = (0..8).map(|_| {
-        let (http, url, token) = (
-            stack.http.clone(),
-            format!("{}/oauth2/token", stack.issuer),
-            refresh.clone(),
-        );
-        tokio::spawn(async move {
-            http.post(url)
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", CLI_CLIENT),
-                    ("refresh_token", token.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
-    let mut statuses = Vec::new();
-    for attempt in attempts {
-        statuses.push(attempt.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 400).count(),
-        7,
-        "{statuses:?}"
-    );
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
+// Changed by issue #17: introspection answers only the resource servers in the token's
+// audience (here the confidential client `data-api`), no longer any confidential client.
 #[tokio::test]
-async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
+async fn introspection_tells_resource_servers_whether_a_token_is_active() {
     let stack = Stack::start().await;
     let (access, refresh) = stack.login("alice").await;
     let url = format!("{}/oauth2/introspect", stack.issuer);
@@ -240,7 +208,7 @@ async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
         stack
             .http
             .post(&url)
-            .basic_auth("reporting-job", Some(PASSWORD))
+            .basic_auth("data-api", Some(PASSWORD))
             .form(&[("token", token)])
             .send()
     };
@@ -272,4 +240,49 @@ async fn introspection_tells_confidential_clients_whether_a_token_is_active() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        introspect(&stack, "reporting-job", &access).await,
+        serde_json::json!({"active": false}),
+        "a confidential client outside the token's audience learns nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_access_token_of_a_revoked_session_introspects_inactive() {
+    let stack = Stack::start().await;
+    let (access, refresh) = stack.login("alice").await;
+    assert_eq!(
+        introspect(&stack, "data-api", &access).await["active"],
+        true
+    );
+    let revoked = stack
+        .http
+        .post(format!("{}/oauth2/revoke", stack.issuer))
+        .form(&[("client_id", CLI_CLIENT), ("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        introspect(&stack, "data-api", &access).await,
+        serde_json::json!({"active": false}),
+        "logging out ends the session for introspecting resource servers at once"
+    );
+    let client_token: Value = stack
+        .http
+        .post(format!("{}/oauth2/token", stack.issuer))
+        .basic_auth("reporting-job", Some(PASSWORD))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_token = client_token["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        introspect(&stack, "data-api", &client_token).await["active"],
+        true,
+        "a token without a session is judged on its signature and claims alone"
+    );
 }

@@ -15,8 +15,8 @@ use data_api::Config;
 use portcullis_domain::ratelimit::RateLimitPolicy;
 use portcullis_tests::{
     kid_of, now, sign_rs256, start_postgres, start_postgres_on_fixed_port, start_redis,
-    start_redis_on_fixed_port, Load, LoadOptions, LoadReport, PostgresContainer, RedisContainer,
-    Stack, StackOptions, CLI_CLIENT,
+    start_redis_on_fixed_port, strict_refresh_reuse, Load, LoadOptions, LoadReport,
+    PostgresContainer, RedisContainer, Stack, StackOptions, CLI_CLIENT,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,6 +109,8 @@ async fn rig(options: RigOptions) -> Rig {
             config.ip_rate_limit = RateLimitPolicy::parse("100000/s").unwrap();
             config.write_rate_limit = write_rate_limit.clone();
         })),
+        // Step 4 re-presents a rotated refresh token at once: reuse, not a retry.
+        issuer: strict_refresh_reuse(),
     };
     let stack = Stack::start_with(stack_options.clone()).await;
     let second = Stack::start_data_api(

@@ -4,11 +4,14 @@
 use portcullis_cache::RedisCache;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_ratelimit::{connect_redis, RedisRateLimiter};
+use portcullis_store::RedisRefreshTokenStore;
 use portcullis_tests::{start_redis, Stack, StackOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[tokio::test]
+// Worker threads, so the refresh-store contract's concurrent presentations really run in
+// parallel on their own connections' tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_adapters_pass_their_port_contracts() {
     let redis = start_redis().await;
     let connection = connect_redis(&redis.url, Duration::from_secs(5))
@@ -16,8 +19,10 @@ async fn redis_adapters_pass_their_port_contracts() {
         .expect("connect to redis");
     let limiter = RedisRateLimiter::new(connection.clone(), "test:rl:", Duration::from_secs(2));
     portcullis_domain::testkit::rate_limiter::run(Arc::new(limiter)).await;
-    let cache = RedisCache::new(connection, "test:cache:", Duration::from_secs(2));
+    let cache = RedisCache::new(connection.clone(), "test:cache:", Duration::from_secs(2));
     portcullis_domain::testkit::cache::run(Arc::new(cache)).await;
+    let refresh = RedisRefreshTokenStore::new(connection, "test:", Duration::from_secs(2));
+    portcullis_domain::testkit::refresh_store::run(Arc::new(refresh)).await;
 }
 
 #[tokio::test]

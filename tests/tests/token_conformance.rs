@@ -162,11 +162,12 @@ async fn hs256_signed_with_the_public_key_as_jwk() {
 }
 
 fn rsa_public_pem(private_pem: &str) -> String {
-    use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(private_pem).unwrap();
-    key.to_public_key()
-        .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
+    use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+    let document = pem::parse(private_pem).unwrap();
+    let key = RsaKeyPair::from_pkcs8(document.contents()).unwrap();
+    let der: PublicKeyX509Der = key.public_key().as_der().unwrap();
+    pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref().to_vec()))
 }
 
 #[tokio::test]
@@ -332,6 +333,21 @@ async fn jku_x5u_and_jwk_headers_are_never_fetched_or_trusted() {
         0,
         "the trap server received requests"
     );
+}
+
+#[tokio::test]
+async fn a_critical_header_extension_is_never_ignored() {
+    // RFC 7515 §4.1.11: a recipient that does not understand every extension `crit` names
+    // must refuse the token. The verifier understands none.
+    let f = fixture().await;
+    let mut header = f.header();
+    header["crit"] = json!(["urn:example:must-check"]);
+    header["urn:example:must-check"] = json!(true);
+    f.assert_rejected(&f.sign(&header, &f.claims()), "crit")
+        .await;
+    header["crit"] = json!([]);
+    f.assert_rejected(&f.sign(&header, &f.claims()), "crit")
+        .await;
 }
 
 #[tokio::test]

@@ -173,6 +173,12 @@ impl RateLimitDecision {
             .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64)
     }
 
+    /// Whether one more unit fits in every window. For a zero-cost check this says whether a
+    /// check of cost 1 would have been allowed, without charging it.
+    pub fn has_room(&self) -> bool {
+        self.windows.iter().all(|w| w.remaining >= 1)
+    }
+
     /// The window closest to its limit: the one the `RateLimit` header reports.
     pub fn tightest(&self) -> Option<(usize, &WindowState)> {
         self.windows
@@ -192,12 +198,22 @@ pub struct RateLimitError(pub String);
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Checks and, if allowed, charges `cost` atomically across all of the policy's windows.
+    /// A `cost` of 0 reads the windows and writes nothing: callers that charge only outcomes
+    /// (failed logins) look before they act, and an unused key costs no state.
     async fn check(
         &self,
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
         cost: u64,
     ) -> Result<RateLimitDecision, RateLimitError>;
+
+    /// Forgets everything charged to `key` under `policy`: a login that succeeds clears the
+    /// failures counted against it, as brute-force detectors do.
+    async fn reset(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<(), RateLimitError>;
 }
 
 /// The counters of one window for one key, as an adapter reads them.

@@ -24,6 +24,10 @@ pub struct AccessClaims {
     pub client_id: ClientId,
     /// What the token allows.
     pub scope: ScopeSet,
+    /// The login session (refresh-token family) the token was issued under, as `sid`, so
+    /// introspection can answer for the session and not only for the signature; `None` for
+    /// tokens a client gets for itself.
+    pub session_id: Option<String>,
 }
 
 /// Why a token could not be signed.
@@ -57,6 +61,10 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     /// The token's `jti`.
     pub token_id: String,
+    /// The token's `aud`: introspection answers only the resource servers named there.
+    pub audience: Vec<String>,
+    /// The token's `sid`, if it was issued under a login session.
+    pub session_id: Option<String>,
 }
 
 /// Why a token was refused. The variants are for logs and metrics (`reason()`); callers only
@@ -75,6 +83,10 @@ pub enum TokenRejection {
     /// Signed with an algorithm other than the key's pinned one.
     #[error("algorithm not allowed")]
     AlgorithmNotAllowed,
+    /// The header names critical extensions (`crit`, RFC 7515 §4.1.11), none of which the
+    /// verifier understands, so it must not accept the token.
+    #[error("critical header extension")]
+    CriticalHeader,
     /// The `typ` header is not `at+jwt`.
     #[error("wrong token type")]
     WrongType,
@@ -106,12 +118,13 @@ pub enum TokenRejection {
 
 impl TokenRejection {
     /// Every rejection, so its counter can be exported at 0 before the first one happens.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Missing,
         Self::TooLarge,
         Self::Malformed,
         Self::AlgorithmNotAllowed,
         Self::WrongType,
+        Self::CriticalHeader,
         Self::UnknownKey,
         Self::BadSignature,
         Self::Expired,
@@ -129,6 +142,7 @@ impl TokenRejection {
             Self::TooLarge => "too_large",
             Self::Malformed => "malformed",
             Self::AlgorithmNotAllowed => "algorithm",
+            Self::CriticalHeader => "crit",
             Self::WrongType => "type",
             Self::UnknownKey => "unknown_kid",
             Self::BadSignature => "signature",

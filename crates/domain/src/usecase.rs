@@ -2,6 +2,7 @@
 
 mod cache_entry;
 mod cache_repair;
+mod grant_error;
 mod item_policy;
 pub mod items;
 pub mod tokens;

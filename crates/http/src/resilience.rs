@@ -113,6 +113,17 @@ impl RateLimiter for GuardedLimiter {
             .call("ratelimit", open, self.inner.check(key, policy, cost))
             .await
     }
+
+    async fn reset(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<(), RateLimitError> {
+        let open = RateLimitError("circuit open: the limiter's backend is failing".into());
+        self.guard
+            .call("ratelimit", open, self.inner.reset(key, policy))
+            .await
+    }
 }
 
 /// A [`Cache`] behind a [`Guard`].

@@ -48,6 +48,7 @@ fn main() {
         token_id: "bench".into(),
         client_id: ClientId::new("portcullis-cli").expect("client"),
         scope: ScopeSet::parse("items:read items:write").expect("scope"),
+        session_id: Some("bench-session".into()),
     };
 
     let portcullis_sign = rate(budget, || {

@@ -2,13 +2,9 @@
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::RsaKeyPair;
+use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
 use sha2::{Digest, Sha256};
 
 use crate::jwks::Jwk;
@@ -46,24 +42,28 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM document.
+    /// Parses a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM document, with
+    /// aws-lc alone (the `rsa` crate is not used: RUSTSEC-2023-0071).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let key = RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| KeyError::NotRsaPem)?;
-        let bits = key.size() * 8;
-        if bits < MIN_RSA_BITS {
+        let document = pem::parse(pem).map_err(|_| KeyError::NotRsaPem)?;
+        let der = document.contents();
+        let (parsed, pkcs1) = match document.tag() {
+            "PRIVATE KEY" => (RsaKeyPair::from_pkcs8(der), der::pkcs1_of_pkcs8(der)),
+            "RSA PRIVATE KEY" => (RsaKeyPair::from_der(der), Some(der)),
+            _ => return Err(KeyError::NotRsaPem),
+        };
+        // aws-lc refuses keys under 2048 bits without saying their size; the DER says it.
+        if let Some(bits) = pkcs1
+            .and_then(der::modulus_bits)
+            .filter(|bits| *bits < MIN_RSA_BITS)
+        {
             return Err(KeyError::TooSmall(bits));
         }
-        let der = key
-            .to_pkcs1_der()
-            .map_err(|e| KeyError::Unusable(e.to_string()))?;
-        let key_pair =
-            RsaKeyPair::from_der(der.as_bytes()).map_err(|e| KeyError::Unusable(e.to_string()))?;
-        let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+        let key_pair = parsed.map_err(|_| KeyError::NotRsaPem)?;
+        let public = key_pair.public_key();
+        let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+        let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
         let kid = thumbprint(&n, &e);
-        debug_assert_eq!(key_pair.public_modulus_len() * 8, bits);
         Ok(Self {
             jwk: Jwk::rsa_signing_key(kid.clone(), n, e),
             kid,
@@ -116,9 +116,76 @@ pub fn generate_rsa_pem() -> Result<String, KeyError> {
     )))
 }
 
+/// Just enough DER to find an RSA key's modulus: aws-lc does the real parsing.
+mod der {
+    /// One tag-length-value at the start of `input`: (tag, contents, rest).
+    fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let len = rest[..count]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[count..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    /// The PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (RFC 5208).
+    pub(super) fn pkcs1_of_pkcs8(der: &[u8]) -> Option<&[u8]> {
+        let (0x30, info, _) = tlv(der)? else {
+            return None;
+        };
+        let (0x02, _version, rest) = tlv(info)? else {
+            return None;
+        };
+        let (0x30, _algorithm, rest) = tlv(rest)? else {
+            return None;
+        };
+        let (0x04, key, _) = tlv(rest)? else {
+            return None;
+        };
+        Some(key)
+    }
+
+    /// The size in bits of the modulus of a PKCS#1 `RSAPrivateKey` (RFC 8017 §A.1.2).
+    pub(super) fn modulus_bits(pkcs1: &[u8]) -> Option<usize> {
+        let (0x30, key, _) = tlv(pkcs1)? else {
+            return None;
+        };
+        let (0x02, _version, rest) = tlv(key)? else {
+            return None;
+        };
+        let (0x02, modulus, _) = tlv(rest)? else {
+            return None;
+        };
+        let start = modulus.iter().position(|b| *b != 0)?;
+        let leading = modulus[start].leading_zeros() as usize;
+        Some((modulus.len() - start) * 8 - leading)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DER of one tag with its contents (short or two-byte lengths).
+    fn encode(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match contents.len() {
+            len @ 0..=0x7f => out.push(len as u8),
+            len @ 0x80..=0xff => out.extend([0x81, len as u8]),
+            len => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+        out.extend_from_slice(contents);
+        out
+    }
 
     #[test]
     fn generated_keys_load_and_have_a_stable_thumbprint() {
@@ -133,8 +200,10 @@ mod tests {
     #[test]
     fn pkcs1_and_pkcs8_forms_of_one_key_agree() {
         let pem8 = generate_rsa_pem().unwrap();
-        let key = RsaPrivateKey::from_pkcs8_pem(&pem8).unwrap();
-        let pem1 = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let der8 = pem::parse(&pem8).unwrap();
+        let pkcs1 = der::pkcs1_of_pkcs8(der8.contents()).unwrap();
+        assert_eq!(der::modulus_bits(pkcs1), Some(2048));
+        let pem1 = pem::encode(&pem::Pem::new("RSA PRIVATE KEY", pkcs1.to_vec()));
         let a = SigningKey::from_pem(&pem8).unwrap();
         let b = SigningKey::from_pem(&pem1).unwrap();
         assert_eq!(a.kid(), b.kid());
@@ -156,9 +225,17 @@ mod tests {
             SigningKey::from_pem("nope"),
             Err(KeyError::NotRsaPem)
         ));
-        let mut rng = rsa::rand_core::OsRng;
-        let small = RsaPrivateKey::new(&mut rng, 1024).unwrap();
-        let pem = small.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        // An RSAPrivateKey with a 1024-bit modulus (its other numbers are placeholders: the
+        // size alone must refuse it).
+        let mut modulus = vec![0x00, 0xc5];
+        modulus.extend([0x01; 127]);
+        let mut fields = encode(0x02, &[0]);
+        fields.extend(encode(0x02, &modulus));
+        fields.extend(encode(0x02, &[0x01, 0x00, 0x01]));
+        for _ in 0..6 {
+            fields.extend(encode(0x02, &[0x03]));
+        }
+        let pem = pem::encode(&pem::Pem::new("RSA PRIVATE KEY", encode(0x30, &fields)));
         assert!(matches!(
             SigningKey::from_pem(&pem),
             Err(KeyError::TooSmall(1024))

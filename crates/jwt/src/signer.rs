@@ -29,6 +29,8 @@ struct Claims<'a> {
     jti: &'a str,
     client_id: &'a str,
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 /// The [`AccessTokenSigner`] adapter: RS256, `typ: at+jwt`, `kid` of the active key.
@@ -62,6 +64,7 @@ impl AccessTokenSigner for JwtSigner {
             jti: &claims.token_id,
             client_id: claims.client_id.as_str(),
             scope: claims.scope.to_string(),
+            sid: claims.session_id.as_deref(),
         };
         let mut token = base64_json(&header)?;
         token.push('.');

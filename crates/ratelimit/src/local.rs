@@ -6,14 +6,33 @@ use portcullis_domain::ratelimit::{
     decide, slot_position, RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy,
     RateLimiter, SlotCounts,
 };
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
+
+/// Most window counters kept at once by default. Every counter has the same small size (a
+/// 128-bit key digest, the period, two counts: about 64 bytes with the map's overhead), so this
+/// bounds the limiter's memory at roughly 64 MiB whatever keys callers send.
+pub const DEFAULT_MAX_ENTRIES: usize = 1 << 20;
+
+/// A window counter's identity: a digest of the key (so a long key costs no more memory than a
+/// short one) and the window's period in milliseconds.
+type SlotId = ([u8; 16], u64);
+
+fn slot_id(key: &RateLimitKey, period_ms: u64) -> SlotId {
+    let digest = Sha256::digest(key.as_str().as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    (id, period_ms)
+}
 
 #[derive(Clone, Copy)]
 struct Slot {
     index: u64,
     counts: SlotCounts,
+    /// When it was last charged: what eviction goes by.
+    touched_ms: u64,
 }
 
 impl Slot {
@@ -32,16 +51,19 @@ impl Slot {
 
 #[derive(Default)]
 struct State {
-    slots: HashMap<(String, u64), Slot>,
+    slots: HashMap<SlotId, Slot>,
     prune_at: usize,
 }
 
 /// Limits within one process. One lock guards all keys, which keeps a multi-window decision
-/// atomic; stale keys are pruned whenever the map has doubled since the last prune.
+/// atomic; stale keys are pruned whenever the map has doubled since the last prune, and beyond
+/// `max_entries` the least recently charged counters are evicted, so no stream of distinct keys
+/// can grow it without bound.
 #[derive(Clone)]
 pub struct LocalRateLimiter {
     clock: Arc<dyn Clock>,
     state: Arc<Mutex<State>>,
+    max_entries: usize,
 }
 
 impl std::fmt::Debug for LocalRateLimiter {
@@ -59,9 +81,15 @@ impl Default for LocalRateLimiter {
 impl LocalRateLimiter {
     /// A limiter on the given clock (tests move a manual clock).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self::bounded(clock, DEFAULT_MAX_ENTRIES)
+    }
+
+    /// A limiter keeping at most `max_entries` window counters (at least 1024).
+    pub fn bounded(clock: Arc<dyn Clock>, max_entries: usize) -> Self {
         Self {
             clock,
             state: Arc::default(),
+            max_entries: max_entries.max(1024),
         }
     }
 
@@ -89,9 +117,9 @@ impl RateLimiter for LocalRateLimiter {
             .iter()
             .map(|w| slot_position(now_ms, w.period.as_millis() as u64))
             .collect();
-        let ids: Vec<(String, u64)> = windows
+        let ids: Vec<SlotId> = windows
             .iter()
-            .map(|w| (key.as_str().to_owned(), w.period.as_millis() as u64))
+            .map(|w| slot_id(key, w.period.as_millis() as u64))
             .collect();
         let counts: Vec<SlotCounts> = ids
             .iter()
@@ -106,7 +134,7 @@ impl RateLimiter for LocalRateLimiter {
             .collect();
         let elapsed: Vec<u64> = positions.iter().map(|(_, e)| *e).collect();
         let decision = decide(policy, &counts, &elapsed, cost);
-        if decision.allowed {
+        if decision.allowed && cost > 0 {
             for ((id, (index, _)), counts) in ids.into_iter().zip(&positions).zip(&counts) {
                 let counts = SlotCounts {
                     previous: counts.previous,
@@ -117,23 +145,53 @@ impl RateLimiter for LocalRateLimiter {
                     Slot {
                         index: *index,
                         counts,
+                        touched_ms: now_ms,
                     },
                 );
             }
-            prune(&mut state, now_ms);
+            prune(&mut state, now_ms, self.max_entries);
         }
         Ok(decision)
     }
+
+    async fn reset(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<(), RateLimitError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for w in policy.windows() {
+            state
+                .slots
+                .remove(&slot_id(key, w.period.as_millis() as u64));
+        }
+        Ok(())
+    }
 }
 
-/// Drops keys whose slots are too old to matter, once the map has doubled since the last prune.
-fn prune(state: &mut State, now_ms: u64) {
-    if state.slots.len() < state.prune_at.max(1024) {
+/// Drops keys whose slots are too old to matter, once the map has doubled since the last prune
+/// or reached `max_entries`; if it is still over `max_entries`, evicts the counters charged
+/// longest ago until a quarter of the room is free.
+fn prune(state: &mut State, now_ms: u64, max_entries: usize) {
+    if state.slots.len() < state.prune_at.max(1024).min(max_entries + 1) {
         return;
     }
     state
         .slots
         .retain(|(_, period_ms), slot| now_ms / period_ms <= slot.index + 1);
+    if state.slots.len() > max_entries {
+        let keep = max_entries - max_entries / 4;
+        let mut starts: Vec<u64> = state.slots.values().map(|slot| slot.touched_ms).collect();
+        let cut = starts.len() - keep;
+        let (_, threshold, _) = starts.select_nth_unstable(cut);
+        let threshold = *threshold;
+        state.slots.retain(|_, slot| slot.touched_ms >= threshold);
+        tracing::warn!(
+            max_entries,
+            kept = state.slots.len(),
+            "in-process limiter full: evicted the least recently charged counters"
+        );
+    }
     state.prune_at = state.slots.len() * 2;
 }
 
@@ -215,5 +273,25 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(limiter.state.lock().unwrap().slots.len(), 1024);
+    }
+
+    #[tokio::test]
+    async fn distinct_keys_never_grow_it_past_its_bound() {
+        let clock = Arc::new(ManualClock::new(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+        ));
+        let limiter = LocalRateLimiter::bounded(clock.clone(), 2048);
+        let policy = RateLimitPolicy::parse("5/min,20/h,50/d").unwrap();
+        for i in 0..10_000 {
+            let key = RateLimitKey::new("login-user", &format!("{i}{}", "x".repeat(1000)));
+            limiter.check(&key, &policy, 1).await.unwrap();
+            clock.advance(Duration::from_millis(10));
+        }
+        let len = limiter.state.lock().unwrap().slots.len();
+        assert!(len <= 2048, "{len} counters kept");
+        // The newest key survived the evictions and still counts.
+        let newest = RateLimitKey::new("login-user", &format!("9999{}", "x".repeat(1000)));
+        let d = limiter.check(&newest, &policy, 1).await.unwrap();
+        assert_eq!(d.windows[0].remaining, 3);
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// One round trip decides all windows atomically, on Redis's own clock (`TIME`), so replicas
 /// with skewed clocks agree. Each window is a hash `{slot, cur, prev}` under a key that shares the
 /// limited key's hash tag, so a subject's windows live in one Redis Cluster slot. A rejected
-/// request writes nothing. Returns `[allowed, prev1, cur1, elapsed1, prev2, ...]`.
+/// request, and a zero-cost look, write nothing. Returns `[allowed, prev1, cur1, elapsed1, prev2, ...]`.
 pub const LIMITER_SCRIPT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -33,7 +33,7 @@ for i = 1, #KEYS do
   out[#out + 1] = cur
   out[#out + 1] = elapsed
 end
-if out[1] == 1 then
+if out[1] == 1 and cost > 0 then
   for i = 1, #KEYS do
     local s = state[i]
     redis.call('HSET', KEYS[i], 'slot', s[1], 'cur', s[3] + cost, 'prev', s[2])
@@ -138,6 +138,24 @@ where
             });
         }
         Ok(decision)
+    }
+
+    async fn reset(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+    ) -> Result<(), RateLimitError> {
+        // The windows share one hash tag, so one DEL serves a Redis Cluster too.
+        let mut command = redis::cmd("DEL");
+        for k in window_keys(&self.prefix, key, policy) {
+            command.arg(k);
+        }
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, command.query_async::<i64>(&mut connection))
+            .await
+            .map_err(|_| RateLimitError("redis call timed out".into()))?
+            .map_err(|e| RateLimitError(e.to_string()))
+            .map(|_| ())
     }
 }
 

@@ -4,21 +4,38 @@ use async_trait::async_trait;
 use portcullis_domain::identity::ClientId;
 use portcullis_domain::refresh::{
     FamilyId, RefreshGrant, RefreshStoreError, RefreshTokenHash, RefreshTokenStore, RotateError,
+    Rotation, SealedToken, Successor,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 struct Entry {
     grant: RefreshGrant,
-    rotated: bool,
+    /// When and into what this token was rotated.
+    rotated: Option<Rotated>,
+}
+
+struct Rotated {
+    at: SystemTime,
+    next: RefreshTokenHash,
+    sealed: SealedToken,
 }
 
 #[derive(Default)]
 struct State {
     tokens: HashMap<RefreshTokenHash, Entry>,
     revoked: HashSet<FamilyId>,
+    /// Each family's newest token expiry: the family is alive until then.
+    families: HashMap<FamilyId, SystemTime>,
     prune_at: usize,
+}
+
+impl State {
+    fn extend_family(&mut self, family: &FamilyId, expires_at: SystemTime) {
+        let until = self.families.entry(family.clone()).or_insert(expires_at);
+        *until = (*until).max(expires_at);
+    }
 }
 
 /// Refresh tokens in a map behind one lock, which makes rotation trivially atomic.
@@ -46,9 +63,12 @@ fn prune(state: &mut State, now: SystemTime) {
         return;
     }
     state.tokens.retain(|_, e| e.grant.expires_at > now);
-    let live: HashSet<&FamilyId> = state.tokens.values().map(|e| &e.grant.family).collect();
+    state.families.retain(|_, until| *until > now);
     let revoked = std::mem::take(&mut state.revoked);
-    state.revoked = revoked.into_iter().filter(|f| live.contains(f)).collect();
+    state.revoked = revoked
+        .into_iter()
+        .filter(|f| state.families.contains_key(f))
+        .collect();
     state.prune_at = state.tokens.len() * 2;
 }
 
@@ -61,33 +81,62 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
     ) -> Result<(), RefreshStoreError> {
         let mut state = self.lock();
         prune(&mut state, SystemTime::now());
+        state.extend_family(&grant.family, grant.expires_at);
         state.tokens.insert(
             token,
             Entry {
                 grant,
-                rotated: false,
+                rotated: None,
             },
         );
         Ok(())
+    }
+
+    async fn inspect(
+        &self,
+        presented: &RefreshTokenHash,
+        client_id: &ClientId,
+        now: SystemTime,
+    ) -> Result<RefreshGrant, RotateError> {
+        let state = self.lock();
+        let entry = state.tokens.get(presented).ok_or(RotateError::Invalid)?;
+        let grant = &entry.grant;
+        if grant.client_id != *client_id
+            || state.revoked.contains(&grant.family)
+            || grant.expires_at <= now
+        {
+            return Err(RotateError::Invalid);
+        }
+        Ok(grant.clone())
     }
 
     async fn rotate(
         &self,
         presented: &RefreshTokenHash,
         client_id: &ClientId,
-        next: RefreshTokenHash,
-        next_expires_at: SystemTime,
+        next: Successor,
         now: SystemTime,
-    ) -> Result<RefreshGrant, RotateError> {
+        grace: Duration,
+    ) -> Result<Rotation, RotateError> {
         let mut state = self.lock();
         let State {
             tokens, revoked, ..
         } = &mut *state;
-        let entry = tokens.get_mut(presented).ok_or(RotateError::Invalid)?;
+        let entry = tokens.get(presented).ok_or(RotateError::Invalid)?;
         if entry.grant.client_id != *client_id || revoked.contains(&entry.grant.family) {
             return Err(RotateError::Invalid);
         }
-        if entry.rotated {
+        if let Some(rotated) = &entry.rotated {
+            let within_grace = now.duration_since(rotated.at).unwrap_or_default() < grace;
+            let unused = tokens.get(&rotated.next).filter(|successor| {
+                successor.rotated.is_none() && successor.grant.expires_at > now
+            });
+            if let (true, Some(successor)) = (within_grace, unused) {
+                return Ok(Rotation::Replayed {
+                    grant: successor.grant.clone(),
+                    sealed: rotated.sealed,
+                });
+            }
             revoked.insert(entry.grant.family.clone());
             return Err(RotateError::Reused {
                 family: entry.grant.family.clone(),
@@ -97,19 +146,36 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
         if entry.grant.expires_at <= now {
             return Err(RotateError::Invalid);
         }
-        entry.rotated = true;
         let grant = RefreshGrant {
-            expires_at: next_expires_at,
+            expires_at: next.expires_at,
             ..entry.grant.clone()
         };
+        if let Some(entry) = tokens.get_mut(presented) {
+            entry.rotated = Some(Rotated {
+                at: now,
+                next: next.hash,
+                sealed: next.sealed,
+            });
+        }
         tokens.insert(
-            next,
+            next.hash,
             Entry {
                 grant: grant.clone(),
-                rotated: false,
+                rotated: None,
             },
         );
-        Ok(grant)
+        state.extend_family(&grant.family, grant.expires_at);
+        Ok(Rotation::Rotated(grant))
+    }
+
+    async fn family_active(
+        &self,
+        family: &FamilyId,
+        now: SystemTime,
+    ) -> Result<bool, RefreshStoreError> {
+        let state = self.lock();
+        Ok(!state.revoked.contains(family)
+            && state.families.get(family).is_some_and(|until| *until > now))
     }
 
     async fn revoke(
@@ -136,7 +202,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[tokio::test]
+    // Worker threads, so the contract's concurrent presentations really run in parallel.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn passes_the_refresh_store_contract() {
         portcullis_domain::testkit::refresh_store::run(
             Arc::new(MemoryRefreshTokenStore::default()),

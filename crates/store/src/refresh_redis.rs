@@ -3,6 +3,8 @@
 //! Layout (all keys share the hash tag `{rt}`, so the scripts may touch several of them on a
 //! Redis Cluster; the price is that refresh tokens live in one slot):
 //! - `PREFIX{rt}:t:<hash>`: hash `family subject client_id scope audience expires_at rotated`,
+//!   and once rotated `rotated_at` (ms), `next` (the successor's hash) and `sealed` (the
+//!   successor sealed for the predecessor's holder, for retries within the grace window),
 //!   expiring with the token;
 //! - `PREFIX{rt}:f:<family>`: hash `revoked`, expiring with the family's newest token.
 
@@ -11,6 +13,7 @@ use portcullis_domain::clock::unix_seconds;
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::refresh::{
     FamilyId, RefreshGrant, RefreshStoreError, RefreshTokenHash, RefreshTokenStore, RotateError,
+    Rotation, SealedToken, Successor,
 };
 use portcullis_domain::scope::ScopeSet;
 use redis::aio::ConnectionManager;
@@ -19,7 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Stores a token and extends its family's lifetime.
 const ISSUE: &str = r#"
 redis.call('HSET', KEYS[1], 'family', ARGV[1], 'subject', ARGV[2], 'client_id', ARGV[3],
-  'scope', ARGV[4], 'audience', ARGV[5], 'expires_at', ARGV[6], 'rotated', '0')
+  'scope', ARGV[4], 'audience', ARGV[5], 'expires_at', ARGV[6], 'rotated', '0',
+  'session_expires_at', ARGV[8])
 redis.call('EXPIREAT', KEYS[1], ARGV[6])
 redis.call('HSETNX', KEYS[2], 'revoked', '0')
 local ttl = redis.call('TTL', KEYS[2])
@@ -29,28 +33,52 @@ end
 return 1
 "#;
 
-/// Rotates `KEYS[1]` into `KEYS[2]`. ARGV: client_id, next expiry, now, family key prefix.
-/// Returns `{status, family, subject, client_id, scope, audience}`.
+/// Rotates `KEYS[1]` into `KEYS[2]`. ARGV: client_id, next expiry (s), now (s), family key
+/// prefix, now (ms), grace (ms), the sealed successor, token key prefix, the successor's hash.
+/// Returns `{status, family, subject, client_id, scope, audience, session_expires_at[, sealed,
+/// expires_at]}`:
+/// `ok` after a rotation, `replayed` (with the earlier successor) for a retry within the grace
+/// window whose successor is unused, `reused` (family revoked) or `invalid`.
 const ROTATE: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
-  'expires_at', 'rotated')
+  'expires_at', 'rotated', 'rotated_at', 'next', 'sealed', 'session_expires_at')
 if not r[1] then return {'invalid'} end
+local session = r[11] or r[6]
 local family = ARGV[4] .. r[1]
 if r[3] ~= ARGV[1] then return {'invalid'} end
 if redis.call('HGET', family, 'revoked') == '1' then return {'invalid'} end
 if r[7] == '1' then
+  if r[8] and r[9] and tonumber(ARGV[5]) - tonumber(r[8]) < tonumber(ARGV[6]) then
+    local n = redis.call('HMGET', ARGV[8] .. r[9], 'rotated', 'expires_at')
+    if n[1] == '0' and tonumber(n[2]) > tonumber(ARGV[3]) then
+      return {'replayed', r[1], r[2], r[3], r[4], r[5], session, r[10], n[2]}
+    end
+  end
   redis.call('HSET', family, 'revoked', '1')
   return {'reused', r[1], r[2]}
 end
 if tonumber(r[6]) <= tonumber(ARGV[3]) then return {'invalid'} end
-redis.call('HSET', KEYS[1], 'rotated', '1')
+redis.call('HSET', KEYS[1], 'rotated', '1', 'rotated_at', ARGV[5], 'next', ARGV[9],
+  'sealed', ARGV[7])
 redis.call('HSET', KEYS[2], 'family', r[1], 'subject', r[2], 'client_id', r[3], 'scope', r[4],
-  'audience', r[5], 'expires_at', ARGV[2], 'rotated', '0')
+  'audience', r[5], 'expires_at', ARGV[2], 'rotated', '0', 'session_expires_at', session)
 redis.call('EXPIREAT', KEYS[2], ARGV[2])
 if tonumber(ARGV[2]) - tonumber(ARGV[3]) > redis.call('TTL', family) then
   redis.call('EXPIREAT', family, ARGV[2])
 end
-return {'ok', r[1], r[2], r[3], r[4], r[5]}
+return {'ok', r[1], r[2], r[3], r[4], r[5], session}
+"#;
+
+/// The grant of `KEYS[1]` if it is live (rotated or not), issued to `ARGV[1]`; ARGV[2]: now
+/// (s), ARGV[3]: family key prefix. Returns `{status, family, subject, client_id, scope,
+/// audience, session_expires_at, expires_at}`.
+const INSPECT: &str = r#"
+local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
+  'expires_at', 'session_expires_at')
+if not r[1] or r[3] ~= ARGV[1] then return {'invalid'} end
+if tonumber(r[6]) <= tonumber(ARGV[2]) then return {'invalid'} end
+if redis.call('HGET', ARGV[3] .. r[1], 'revoked') == '1' then return {'invalid'} end
+return {'ok', r[1], r[2], r[3], r[4], r[5], r[7] or r[6], r[6]}
 "#;
 
 /// Revokes the family of `KEYS[1]` if it belongs to client `ARGV[2]`; ARGV[1]: family key prefix.
@@ -71,6 +99,7 @@ pub struct RedisRefreshTokenStore {
     timeout: Duration,
     issue: redis::Script,
     rotate: redis::Script,
+    inspect: redis::Script,
     revoke: redis::Script,
 }
 
@@ -95,12 +124,17 @@ impl RedisRefreshTokenStore {
             timeout,
             issue: redis::Script::new(ISSUE),
             rotate: redis::Script::new(ROTATE),
+            inspect: redis::Script::new(INSPECT),
             revoke: redis::Script::new(REVOKE),
         }
     }
 
     fn token_key(&self, token: &RefreshTokenHash) -> String {
-        format!("{}{{rt}}:t:{}", self.prefix, token.to_hex())
+        format!("{}{}", self.token_prefix(), token.to_hex())
+    }
+
+    fn token_prefix(&self) -> String {
+        format!("{}{{rt}}:t:", self.prefix)
     }
 
     fn family_prefix(&self) -> String {
@@ -120,9 +154,13 @@ impl RedisRefreshTokenStore {
 }
 
 fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, String> {
-    let [family, subject, client_id, scope, audience] = parts else {
+    let [family, subject, client_id, scope, audience, session_expires_at] = parts else {
         return Err("malformed refresh token record".into());
     };
+    let session_expires_at = session_expires_at
+        .parse::<u64>()
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(unavailable)?;
     Ok(RefreshGrant {
         family: FamilyId(family.clone()),
         subject: Subject::new(subject.as_str()).map_err(unavailable)?,
@@ -130,7 +168,19 @@ fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant,
         scope: ScopeSet::parse(scope).map_err(unavailable)?,
         audience: serde_json::from_str(audience).map_err(unavailable)?,
         expires_at,
+        session_expires_at,
     })
+}
+
+fn at_seconds(text: &str) -> Result<SystemTime, RotateError> {
+    text.parse::<u64>()
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(|e| RotateError::Unavailable(format!("malformed expiry: {e}")))
+}
+
+fn unix_millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[async_trait]
@@ -152,27 +202,24 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
             .arg(grant.scope.to_string())
             .arg(audience)
             .arg(unix_seconds(grant.expires_at))
-            .arg(unix_seconds(SystemTime::now()));
+            .arg(unix_seconds(SystemTime::now()))
+            .arg(unix_seconds(grant.session_expires_at));
         self.run::<i64>(invocation)
             .await
             .map(|_| ())
             .map_err(RefreshStoreError)
     }
 
-    async fn rotate(
+    async fn inspect(
         &self,
         presented: &RefreshTokenHash,
         client_id: &ClientId,
-        next: RefreshTokenHash,
-        next_expires_at: SystemTime,
         now: SystemTime,
     ) -> Result<RefreshGrant, RotateError> {
-        let mut invocation = self.rotate.prepare_invoke();
+        let mut invocation = self.inspect.prepare_invoke();
         invocation
             .key(self.token_key(presented))
-            .key(self.token_key(&next))
             .arg(client_id.as_str())
-            .arg(unix_seconds(next_expires_at))
             .arg(unix_seconds(now))
             .arg(self.family_prefix());
         let reply: Vec<String> = self
@@ -180,9 +227,54 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
             .await
             .map_err(RotateError::Unavailable)?;
         match reply.split_first() {
+            Some((status, [rest @ .., expires_at])) if status == "ok" => {
+                parse_grant(rest, at_seconds(expires_at)?).map_err(RotateError::Unavailable)
+            }
+            Some((status, _)) if status == "invalid" => Err(RotateError::Invalid),
+            _ => Err(RotateError::Unavailable(
+                "unexpected reply from the inspect script".into(),
+            )),
+        }
+    }
+
+    async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        client_id: &ClientId,
+        next: Successor,
+        now: SystemTime,
+        grace: Duration,
+    ) -> Result<Rotation, RotateError> {
+        let mut invocation = self.rotate.prepare_invoke();
+        invocation
+            .key(self.token_key(presented))
+            .key(self.token_key(&next.hash))
+            .arg(client_id.as_str())
+            .arg(unix_seconds(next.expires_at))
+            .arg(unix_seconds(now))
+            .arg(self.family_prefix())
+            .arg(unix_millis(now))
+            .arg(grace.as_millis() as u64)
+            .arg(next.sealed.to_hex())
+            .arg(self.token_prefix())
+            .arg(next.hash.to_hex());
+        let reply: Vec<String> = self
+            .run(invocation)
+            .await
+            .map_err(RotateError::Unavailable)?;
+        match reply.split_first() {
             Some((status, rest)) if status == "ok" => {
-                let expires_at = UNIX_EPOCH + Duration::from_secs(unix_seconds(next_expires_at));
-                parse_grant(rest, expires_at).map_err(RotateError::Unavailable)
+                let expires_at = UNIX_EPOCH + Duration::from_secs(unix_seconds(next.expires_at));
+                parse_grant(rest, expires_at)
+                    .map(Rotation::Rotated)
+                    .map_err(RotateError::Unavailable)
+            }
+            Some((status, [rest @ .., sealed, expires_at])) if status == "replayed" => {
+                let sealed = SealedToken::from_hex(sealed)
+                    .ok_or_else(|| RotateError::Unavailable("malformed sealed successor".into()))?;
+                let grant =
+                    parse_grant(rest, at_seconds(expires_at)?).map_err(RotateError::Unavailable)?;
+                Ok(Rotation::Replayed { grant, sealed })
             }
             Some((status, [family, subject])) if status == "reused" => Err(RotateError::Reused {
                 family: FamilyId(family.clone()),
@@ -194,6 +286,26 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
                 "unexpected reply from the rotate script".into(),
             )),
         }
+    }
+
+    async fn family_active(
+        &self,
+        family: &FamilyId,
+        _now: SystemTime,
+    ) -> Result<bool, RefreshStoreError> {
+        // The family key expires with its newest token, so its presence is the liveness.
+        let mut connection = self.connection.clone();
+        let revoked: Option<String> = tokio::time::timeout(
+            self.timeout,
+            redis::cmd("HGET")
+                .arg(format!("{}{}", self.family_prefix(), family.0))
+                .arg("revoked")
+                .query_async(&mut connection),
+        )
+        .await
+        .map_err(|_| RefreshStoreError("redis call timed out".into()))?
+        .map_err(|e| RefreshStoreError(e.to_string()))?;
+        Ok(revoked.as_deref() == Some("0"))
     }
 
     async fn revoke(

@@ -33,26 +33,51 @@ pub struct Config {
     pub users_file: Option<PathBuf>,
 
     /// Redis URL for login limits and refresh tokens shared by all replicas; unset = in process
-    /// (refresh tokens then die with the process: fine for one replica in development).
-    #[arg(long, env = "ISSUER_REDIS_URL")]
+    /// (refresh tokens then die with the process: fine for one replica in development). May
+    /// carry a password, so `--help` never shows its value.
+    #[arg(long, env = "ISSUER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Access-token lifetime, 1 to 60 minutes.
     #[arg(long, env = "ISSUER_ACCESS_TOKEN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
     pub access_token_ttl: Duration,
 
-    /// Refresh-token lifetime (each rotation starts a new one).
+    /// Refresh-token lifetime, each rotation starting a new one: the session's idle timeout (a
+    /// session unused this long ends).
     #[arg(long, env = "ISSUER_REFRESH_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub refresh_token_ttl: Duration,
 
-    /// Login attempts allowed per username. The windows escalate the cool-down: a burst waits
-    /// out a minute, persistent guessing an hour, then a day.
+    /// Longest a login session (a refresh-token family) lasts however actively it is used; then
+    /// the user logs in again. Bounds how long a stolen, still-rotating family stays useful.
+    #[arg(long, env = "ISSUER_REFRESH_ABSOLUTE_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub refresh_absolute_lifetime: Duration,
+
+    /// How long after a rotation the retired refresh token may be presented again and get the
+    /// same successor: a client retrying a refresh whose answer it lost, or several threads
+    /// sharing one token, keep their session. After it, presenting a retired token is reuse and
+    /// revokes the family. At most 60 s; 0 turns the tolerance off.
+    #[arg(long, env = "ISSUER_REFRESH_REUSE_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub refresh_reuse_grace: Duration,
+
+    /// Failed password checks allowed per username from one client address. The windows
+    /// escalate the cool-down: a burst waits out a minute, persistent guessing an hour, then a
+    /// day. Only failures count, and a successful login clears them.
     #[arg(
         long,
         env = "ISSUER_LOGIN_RATE_LIMIT",
         default_value = "5/min,20/h,50/d"
     )]
     pub login_rate_limit: RateLimitPolicy,
+
+    /// Failed password checks allowed per username from all addresses together: the backstop
+    /// against guessing spread over many addresses, loose enough that one address can never
+    /// lock the user out (it reaches its own limit first).
+    #[arg(
+        long,
+        env = "ISSUER_LOGIN_USER_RATE_LIMIT",
+        default_value = "30/min,200/h,500/d"
+    )]
+    pub login_user_rate_limit: RateLimitPolicy,
 
     /// Token-endpoint requests allowed per client IP.
     #[arg(long, env = "ISSUER_IP_RATE_LIMIT", default_value = "60/min,600/h")]
@@ -66,6 +91,11 @@ pub struct Config {
     /// Password hashes computed at once (each takes 19 MiB and one core for ~20 ms).
     #[arg(long, env = "ISSUER_PASSWORD_CONCURRENCY", default_value_t = 2)]
     pub password_concurrency: usize,
+
+    /// Client-secret hashes computed at once: a budget of its own, so a flood of password
+    /// logins cannot starve client authentication (client credentials, introspection).
+    #[arg(long, env = "ISSUER_CLIENT_SECRET_CONCURRENCY", default_value_t = 2)]
+    pub client_secret_concurrency: usize,
 
     /// `max-age` of the JWKS response: how long verifiers may cache the key set.
     #[arg(long, env = "ISSUER_JWKS_MAX_AGE", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -116,6 +146,17 @@ impl Config {
             return Err(ConfigError::OutOfRange(
                 "ISSUER_REFRESH_TOKEN_TTL must not be shorter than the access-token lifetime"
                     .into(),
+            ));
+        }
+        if self.refresh_absolute_lifetime < self.refresh_token_ttl {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_REFRESH_ABSOLUTE_LIFETIME must not be shorter than ISSUER_REFRESH_TOKEN_TTL"
+                    .into(),
+            ));
+        }
+        if self.refresh_reuse_grace > Duration::from_secs(60) {
+            return Err(ConfigError::OutOfRange(
+                "ISSUER_REFRESH_REUSE_GRACE must be at most 60s".into(),
             ));
         }
         if self.issuer_url.ends_with('/') || !self.issuer_url.starts_with("http") {

@@ -4,6 +4,7 @@
 mod api_doc;
 pub mod config;
 pub mod form;
+mod login_limits;
 pub mod oauth_error;
 mod routes;
 
@@ -176,6 +177,8 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             ),
         };
     let passwords = Argon2Verifier::new(config.password_concurrency, Duration::from_secs(2))?;
+    let client_secrets =
+        Argon2Verifier::new(config.client_secret_concurrency, Duration::from_secs(2))?;
     let tokens = TokenService::new(
         Arc::new(directory),
         Arc::new(passwords),
@@ -186,8 +189,11 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             issuer: config.issuer_url.clone(),
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
+            refresh_absolute_lifetime: config.refresh_absolute_lifetime,
+            refresh_reuse_grace: config.refresh_reuse_grace,
         },
-    );
+    )
+    .with_client_secret_verifier(Arc::new(client_secrets));
     let key_watch = ring.watch(config.keys_reload_interval);
     let readiness: Arc<dyn Readiness> = Arc::new(IssuerReadiness {
         ring: ring.clone(),

@@ -1,5 +1,6 @@
 //! The issuer's HTTP handlers.
 
 pub mod introspect;
+pub mod request;
 pub mod token;
 pub mod wellknown;

@@ -133,3 +133,24 @@ fn check_config_accepts_a_good_setup_and_explains_a_bad_one() {
     assert!(!bad_limit.status.success());
     assert!(String::from_utf8_lossy(&bad_limit.stderr).contains("LIMIT/PERIOD"));
 }
+
+#[test]
+fn help_never_shows_the_value_of_a_secret_bearing_variable() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["check-config", "--help"],
+    ] {
+        let output = issuer()
+            .args(&args)
+            .env("ISSUER_REDIS_URL", "redis://:hunter2-secret@redis:6379")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(help.contains("ISSUER_REDIS_URL"), "{args:?}: {help}");
+        assert!(
+            !help.contains("hunter2-secret"),
+            "{args:?} shows the secret: {help}"
+        );
+    }
+}

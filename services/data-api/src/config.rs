@@ -30,8 +30,9 @@ pub struct Config {
     #[arg(long, env = "DATA_API_AUDIENCE", default_value = "data-api")]
     pub audience: String,
 
-    /// Redis URL for the shared rate limiter and cache; unset = in-process adapters.
-    #[arg(long, env = "DATA_API_REDIS_URL")]
+    /// Redis URL for the shared rate limiter and cache; unset = in-process adapters. May carry
+    /// a password, so `--help` never shows its value.
+    #[arg(long, env = "DATA_API_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// Per-subject rate-limit windows, e.g. `100/s,3000/min`.
@@ -76,11 +77,13 @@ pub struct Config {
     pub replicas: u32,
 
     /// Item store: `sqlite://PATH` (created if missing; one replica) or `postgres://...`
-    /// (shared by replicas). Migrations run at start-up.
+    /// (shared by replicas). Migrations run at start-up. May carry a password, so `--help`
+    /// never shows its value.
     #[arg(
         long,
         env = "DATA_API_DATABASE_URL",
-        default_value = "sqlite://data-api.db"
+        default_value = "sqlite://data-api.db",
+        hide_env_values = true
     )]
     pub database_url: String,
 

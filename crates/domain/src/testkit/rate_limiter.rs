@@ -12,6 +12,7 @@ pub async fn run(limiter: Arc<dyn RateLimiter>) {
     keys_are_independent(&*limiter).await;
     a_rejection_charges_no_window(&*limiter).await;
     cost_is_charged(&*limiter).await;
+    looking_charges_nothing_and_reset_forgets(&*limiter).await;
     concurrent_checks_never_exceed_the_limit(limiter).await;
 }
 
@@ -107,4 +108,29 @@ async fn concurrent_checks_never_exceed_the_limit(limiter: Arc<dyn RateLimiter>)
         allowed, 25,
         "exactly the limit is allowed under concurrency"
     );
+}
+
+async fn looking_charges_nothing_and_reset_forgets(limiter: &dyn RateLimiter) {
+    let key = RateLimitKey::new("login", &unique("look"));
+    let p = policy("3/min,10/h");
+    for _ in 0..5 {
+        let d = limiter.check(&key, &p, 0).await.expect("limiter answers");
+        assert!(d.allowed && d.has_room(), "a look charges nothing: {d:?}");
+        assert_eq!(d.windows[0].remaining, 3);
+    }
+    for _ in 0..3 {
+        assert!(limiter.check(&key, &p, 1).await.expect("answers").allowed);
+    }
+    let full = limiter.check(&key, &p, 0).await.expect("answers");
+    assert!(!full.has_room(), "a look sees the full window: {full:?}");
+    assert!(!limiter.check(&key, &p, 1).await.expect("answers").allowed);
+    limiter.reset(&key, &p).await.expect("reset");
+    let d = limiter.check(&key, &p, 1).await.expect("answers");
+    assert!(d.allowed, "reset forgets every window");
+    assert_eq!(d.windows[0].remaining, 2);
+    assert_eq!(d.windows[1].remaining, 9);
+    limiter
+        .reset(&RateLimitKey::new("login", &unique("never")), &p)
+        .await
+        .expect("resetting an unused key is fine");
 }

@@ -1,10 +1,13 @@
 //! Issuing tokens: the OAuth 2.0 grants, decided independently of HTTP.
 
+pub use super::grant_error::GrantError;
+use super::grant_error::{rotate_error, unavailable};
 use crate::clock::{unix_seconds, Clock};
 use crate::directory::{ClientRecord, GrantType, PasswordVerifier, UserDirectory};
 use crate::identity::{ClientId, Subject, Username};
 use crate::refresh::{
-    new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, RotateError,
+    new_refresh_token, FamilyId, RefreshGrant, RefreshTokenHash, RefreshTokenStore, Rotation,
+    SealedToken, Successor,
 };
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
@@ -21,8 +24,14 @@ pub struct TokenPolicy {
     pub issuer: String,
     /// Access-token lifetime.
     pub access_ttl: Duration,
-    /// Lifetime of each refresh token (every rotation starts a new one).
+    /// Lifetime of each refresh token (every rotation starts a new one): the session's idle
+    /// timeout.
     pub refresh_ttl: Duration,
+    /// Longest a login session (refresh-token family) lasts, however actively it is used.
+    pub refresh_absolute_lifetime: Duration,
+    /// How long after a rotation the retired token may be presented again and get the same
+    /// successor (a retried or concurrent refresh); after it, a re-presented token is reuse.
+    pub refresh_reuse_grace: Duration,
 }
 
 /// How a client identified itself on the token endpoint.
@@ -49,39 +58,13 @@ pub struct IssuedTokens {
     pub subject: Subject,
 }
 
-/// Why a grant failed; maps one-to-one onto RFC 6749 §5.2 error codes.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    /// Client unknown or its authentication failed (`invalid_client`, 401).
-    #[error("client authentication failed")]
-    InvalidClient,
-    /// The client may not use this grant (`unauthorized_client`).
-    #[error("client is not allowed to use this grant")]
-    UnauthorizedClient,
-    /// Wrong password, unknown user, or a dead refresh token (`invalid_grant`).
-    #[error("the grant is invalid")]
-    InvalidGrant,
-    /// A refresh token was reused; its family is revoked (`invalid_grant`, audited).
-    #[error("refresh token reused")]
-    RefreshReused {
-        /// The revoked family's subject.
-        subject: Subject,
-    },
-    /// The requested scope exceeds what is allowed (`invalid_scope`).
-    #[error("requested scope is not allowed")]
-    InvalidScope,
-    /// A parameter is missing or malformed (`invalid_request`).
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    /// A dependency failed or is saturated (`temporarily_unavailable`, 503).
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
-}
-
 /// The OAuth grants, wired to the directory, the password check, the refresh store and the signer.
 pub struct TokenService {
     directory: Arc<dyn UserDirectory>,
     passwords: Arc<dyn PasswordVerifier>,
+    /// Client secrets get their own argon2 budget, so a flood of password logins cannot starve
+    /// client authentication (introspection, client credentials).
+    client_secrets: Arc<dyn PasswordVerifier>,
     refresh_tokens: Arc<dyn RefreshTokenStore>,
     signer: Arc<dyn AccessTokenSigner>,
     clock: Arc<dyn Clock>,
@@ -100,12 +83,20 @@ impl TokenService {
     ) -> Self {
         Self {
             directory,
+            client_secrets: passwords.clone(),
             passwords,
             refresh_tokens,
             signer,
             clock,
             policy,
         }
+    }
+
+    /// Checks client secrets with `verifier` instead of the password verifier: a separate
+    /// budget of argon2 slots.
+    pub fn with_client_secret_verifier(mut self, verifier: Arc<dyn PasswordVerifier>) -> Self {
+        self.client_secrets = verifier;
+        self
     }
 
     /// The policy tokens are issued under.
@@ -139,13 +130,16 @@ impl TokenService {
         let allowed = client.scopes.intersection(&user.scopes);
         let scope = narrow(scope, &allowed)?;
         let subject = Subject::from(user.username);
+        let now = self.clock.now();
+        let session_expires_at = now + self.policy.refresh_absolute_lifetime;
         let grant = RefreshGrant {
             family: FamilyId::generate(),
             subject,
             client_id: client.client_id.clone(),
             scope,
             audience: client.audience.clone(),
-            expires_at: self.clock.now() + self.policy.refresh_ttl,
+            expires_at: (now + self.policy.refresh_ttl).min(session_expires_at),
+            session_expires_at,
         };
         let refresh = new_refresh_token();
         self.refresh_tokens
@@ -157,11 +151,14 @@ impl TokenService {
             &client.client_id,
             grant.audience,
             grant.scope,
+            Some(grant.family),
             Some(refresh),
         )
     }
 
-    /// `grant_type=refresh_token`: rotates the presented token and issues fresh tokens.
+    /// `grant_type=refresh_token`: validates everything first, then rotates the presented
+    /// token and issues fresh tokens. Nothing is spent on a request that is refused, and a
+    /// retry within the grace window gets the same successor (see [`Rotation`]).
     pub async fn refresh_grant(
         &self,
         client: &ClientAuth,
@@ -169,29 +166,20 @@ impl TokenService {
         scope: Option<&ScopeSet>,
     ) -> Result<IssuedTokens, GrantError> {
         let client = self.authenticate(client, GrantType::RefreshToken).await?;
-        // Refuse a scope the client can never have before the token is spent on it.
+        // Refuse a scope the client can never have before looking anything up.
         if scope.is_some_and(|s| !s.is_subset(&client.scopes)) {
             return Err(GrantError::InvalidScope);
         }
-        let next = new_refresh_token();
+        let presented = RefreshTokenHash::of(refresh_token.expose());
         let now = self.clock.now();
         let grant = self
             .refresh_tokens
-            .rotate(
-                &RefreshTokenHash::of(refresh_token.expose()),
-                &client.client_id,
-                RefreshTokenHash::of(&next),
-                now + self.policy.refresh_ttl,
-                now,
-            )
+            .inspect(&presented, &client.client_id, now)
             .await
-            .map_err(|e| match e {
-                RotateError::Invalid => GrantError::InvalidGrant,
-                RotateError::Reused { subject, .. } => GrantError::RefreshReused { subject },
-                RotateError::Unavailable(reason) => GrantError::Unavailable(reason),
-            })?;
-        // The user may have been removed or given fewer scopes since logging in: what the family
-        // grants is re-checked against today's directory on every refresh.
+            .map_err(rotate_error)?;
+        // The user may have been removed or given fewer scopes since logging in, and the client
+        // may have lost an audience: what the family grants is re-checked against today's
+        // directory on every refresh, before the token is spent.
         let username =
             Username::new(grant.subject.as_str()).map_err(|_| GrantError::InvalidGrant)?;
         let user = self
@@ -206,13 +194,49 @@ impl TokenService {
             .intersection(&user.scopes);
         // A refresh may narrow the scope of the access token, never widen the family's.
         let scope = narrow(scope, &allowed)?;
-        self.issue(
-            grant.subject,
+        let audience: Vec<String> = grant
+            .audience
+            .iter()
+            .filter(|a| client.audience.contains(a))
+            .cloned()
+            .collect();
+        // Signed before rotating: once the token is rotated nothing is left to fail.
+        let issued = self.issue(
+            grant.subject.clone(),
             &client.client_id,
-            grant.audience,
+            audience,
             scope,
-            Some(next),
-        )
+            Some(grant.family.clone()),
+            None,
+        )?;
+        let next = new_refresh_token();
+        let sealed = SealedToken::seal(refresh_token.expose(), &next)
+            .ok_or_else(|| GrantError::Unavailable("refresh token generation".into()))?;
+        let successor = Successor {
+            hash: RefreshTokenHash::of(&next),
+            sealed,
+            // Idle timeout from now, but never past the session's absolute end.
+            expires_at: (now + self.policy.refresh_ttl).min(grant.session_expires_at),
+        };
+        let rotation = self
+            .refresh_tokens
+            .rotate(
+                &presented,
+                &client.client_id,
+                successor,
+                now,
+                self.policy.refresh_reuse_grace,
+            )
+            .await
+            .map_err(rotate_error)?;
+        let next = match rotation {
+            Rotation::Rotated(_) => next,
+            Rotation::Replayed { sealed, .. } => sealed.open(refresh_token.expose()),
+        };
+        Ok(IssuedTokens {
+            refresh_token: Some(Secret::new(next)),
+            ..issued
+        })
     }
 
     /// `grant_type=client_credentials`: a confidential client acts for itself.
@@ -229,7 +253,14 @@ impl TokenService {
         }
         let scope = narrow(scope, &client.scopes)?;
         let subject = Subject::from(client.client_id.clone());
-        self.issue(subject, &client.client_id, client.audience, scope, None)
+        self.issue(
+            subject,
+            &client.client_id,
+            client.audience,
+            scope,
+            None,
+            None,
+        )
     }
 
     /// Revokes a refresh token's family (RFC 7009); unknown tokens are not an error.
@@ -240,6 +271,15 @@ impl TokenService {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// Whether the login session `sid` (a refresh-token family id from an access token) is
+    /// still alive: not revoked, not past its absolute lifetime or idle timeout.
+    pub async fn session_active(&self, sid: &str) -> Result<bool, GrantError> {
+        self.refresh_tokens
+            .family_active(&FamilyId(sid.to_owned()), self.clock.now())
+            .await
+            .map_err(unavailable)
     }
 
     /// Authenticates a confidential client (one with a secret), for endpoints such as token
@@ -269,17 +309,23 @@ impl TokenService {
 
     async fn authenticate_any(&self, auth: &ClientAuth) -> Result<ClientRecord, GrantError> {
         let id = ClientId::new(auth.client_id.as_str()).map_err(|_| GrantError::InvalidClient)?;
-        let client = self
-            .directory
-            .client(&id)
-            .await
-            .map_err(unavailable)?
-            .ok_or(GrantError::InvalidClient)?;
+        let client = self.directory.client(&id).await.map_err(unavailable)?;
+        let Some(client) = client else {
+            // An unknown client's secret is checked against a dummy hash, so the answer takes
+            // as long as for a known client with a wrong secret.
+            if let Some(secret) = &auth.secret {
+                self.client_secrets
+                    .verify(secret, None)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            return Err(GrantError::InvalidClient);
+        };
         match (&client.secret_hash, &auth.secret) {
             (None, None) => Ok(client),
             (Some(hash), Some(secret)) => {
                 let valid = self
-                    .passwords
+                    .client_secrets
                     .verify(secret, Some(hash))
                     .await
                     .map_err(unavailable)?;
@@ -300,6 +346,7 @@ impl TokenService {
         client_id: &ClientId,
         audience: Vec<String>,
         scope: ScopeSet,
+        session: Option<FamilyId>,
         refresh_token: Option<String>,
     ) -> Result<IssuedTokens, GrantError> {
         let issued_at = unix_seconds(self.clock.now());
@@ -313,6 +360,7 @@ impl TokenService {
             token_id: new_token_id(),
             client_id: client_id.clone(),
             scope: scope.clone(),
+            session_id: session.map(|family| family.0),
         };
         let access_token = self.signer.sign(&claims).map_err(unavailable)?;
         Ok(IssuedTokens {
@@ -338,8 +386,4 @@ fn new_token_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unavailable(error: impl std::fmt::Display) -> GrantError {
-    GrantError::Unavailable(error.to_string())
 }

@@ -7,6 +7,7 @@
 //! neither become a flood of requests to the issuer nor hold requests waiting on a slow one. When the issuer is unreachable the last good set
 //! keeps serving, up to a maximum staleness.
 
+mod claims;
 mod fetch;
 mod token_cache;
 
@@ -14,6 +15,7 @@ pub use fetch::FetchError;
 
 use crate::jwks::JwkSet;
 use async_trait::async_trait;
+use claims::Claims;
 use fetch::KeysByKid;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
@@ -21,7 +23,6 @@ use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
-use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -97,17 +98,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct JwksVerifier {
     inner: Arc<Inner>,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: String,
-    client_id: String,
-    jti: String,
-    exp: u64,
-    iat: u64,
-    #[serde(default)]
-    scope: String,
 }
 
 impl JwksVerifier {
@@ -299,6 +289,10 @@ impl JwksVerifier {
         &self,
         token: &str,
     ) -> Result<(Arc<VerifiedToken>, Arc<str>), TokenRejection> {
+        // RFC 7515 §4.1.11: extensions marked critical must be understood; none are.
+        if raw_header(token).is_some_and(|h| h.get("crit").is_some()) {
+            return Err(TokenRejection::CriticalHeader);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenRejection::AlgorithmNotAllowed);
@@ -332,6 +326,8 @@ impl JwksVerifier {
             scope: ScopeSet::parse(&claims.scope).map_err(invalid)?,
             expires_at: claims.exp,
             token_id: claims.jti,
+            audience: claims.aud.into(),
+            session_id: claims.sid,
         });
         Ok((verified, kid))
     }
@@ -384,23 +380,23 @@ impl TokenVerifier for JwksVerifier {
 
 /// Why a header jsonwebtoken could not parse is unacceptable: an algorithm it does not know
 /// (`none` in any spelling, say) is refused as such, anything else as malformed.
-fn header_rejection(token: &str) -> TokenRejection {
+/// The token's header as JSON, if it decodes.
+fn raw_header(token: &str) -> Option<serde_json::Value> {
     use base64::Engine;
-    let alg = token
-        .split('.')
-        .next()
-        .and_then(|h| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(h)
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|header| {
-            header
-                .get("alg")
-                .and_then(|a| a.as_str())
-                .map(str::to_owned)
-        });
+    let encoded = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn header_rejection(token: &str) -> TokenRejection {
+    let alg = raw_header(token).and_then(|header| {
+        header
+            .get("alg")
+            .and_then(|a| a.as_str())
+            .map(str::to_owned)
+    });
     match alg {
         Some(alg) if alg != crate::ALGORITHM => TokenRejection::AlgorithmNotAllowed,
         _ => TokenRejection::Malformed,

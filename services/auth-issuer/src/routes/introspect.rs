@@ -1,8 +1,10 @@
-//! `POST /oauth2/introspect` (RFC 7662): confidential clients ask whether an access token is
-//! active. The issuer verifies its own tokens exactly as a resource server would, against the
-//! keys it currently publishes.
+//! `POST /oauth2/introspect` (RFC 7662): resource servers (confidential clients named in a
+//! token's `aud`) ask whether an access token is active. The issuer verifies its own tokens
+//! exactly as a resource server would, against the keys it currently publishes, and then asks
+//! whether the login session named by `sid` is still alive (not revoked, not expired).
 
-use super::token::{client_auth, grant_error, read_form, required};
+use super::request::{client_auth, read_form, required};
+use super::token::grant_error;
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
@@ -11,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
+use portcullis_domain::identity::ClientId;
 use portcullis_domain::token::TokenVerifier;
 use portcullis_http::client_ip::ClientIp;
 use portcullis_jwt::{JwkSet, JwksVerifier, KeyRing};
@@ -54,10 +57,35 @@ impl Introspector {
         }
     }
 
-    async fn introspect(&self, token: &str) -> serde_json::Value {
+    /// The answer for `caller`: active only for a valid token naming `caller` in its `aud`
+    /// whose login session (if any) is still alive.
+    async fn introspect(
+        &self,
+        state: &IssuerState,
+        caller: &ClientId,
+        token: &str,
+    ) -> Result<serde_json::Value, OAuthError> {
         self.sync_keys();
-        match self.verifier.verify(token).await {
-            Ok(verified) => serde_json::json!({
+        let inactive = serde_json::json!({ "active": false });
+        let Ok(verified) = self.verifier.verify(token).await else {
+            // RFC 7662 §2.2: nothing about an inactive token is disclosed.
+            return Ok(inactive);
+        };
+        // Only the resource servers a token was meant for may learn about it (RFC 7662 §4).
+        if !verified.audience.iter().any(|a| a == caller.as_str()) {
+            return Ok(inactive);
+        }
+        if let Some(sid) = &verified.session_id {
+            let alive = state
+                .tokens
+                .session_active(sid)
+                .await
+                .map_err(|e| grant_error(e, false))?;
+            if !alive {
+                return Ok(inactive);
+            }
+        }
+        Ok(serde_json::json!({
                 "active": true,
                 "token_type": "Bearer",
                 "sub": verified.subject.as_str(),
@@ -65,10 +93,7 @@ impl Introspector {
                 "scope": verified.scope.to_string(),
                 "exp": verified.expires_at,
                 "jti": verified.token_id,
-            }),
-            // RFC 7662 §2.2: nothing about an inactive token is disclosed.
-            Err(_) => serde_json::json!({ "active": false }),
-        }
+        }))
     }
 }
 
@@ -90,13 +115,13 @@ pub async fn introspect(
         let form = read_form(&headers, body)?;
         state.limit_ip(&ip.limit_key()).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
-        state
+        let caller = state
             .tokens
             .authenticate_confidential(&client)
             .await
             .map_err(|e| grant_error(e, used_basic))?;
         let token = required(&form, "token", "token is required")?;
-        Ok::<_, OAuthError>(state.introspector.introspect(token).await)
+        state.introspector.introspect(&state, &caller, token).await
     }
     .await;
     match result {

@@ -1,21 +1,21 @@
 //! `POST /oauth2/token` (RFC 6749) and `POST /oauth2/revoke` (RFC 7009).
 
-use crate::form::{Form, FormError};
+use super::request::{client_auth, read_form, required};
+use crate::form::Form;
+use crate::login_limits::LoginKeys;
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use percent_encoding::percent_decode_str;
+use portcullis_domain::identity::{Username, MAX_IDENTIFIER_LEN};
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
-use portcullis_domain::usecase::tokens::{ClientAuth, GrantError, IssuedTokens};
+use portcullis_domain::usecase::tokens::{GrantError, IssuedTokens};
 use portcullis_http::client_ip::ClientIp;
 use serde::Serialize;
 
@@ -47,112 +47,6 @@ impl From<ClientIp> for Origin {
             limit_key: ip.limit_key(),
         }
     }
-}
-
-/// Reads the body as a strict form, refusing other media types.
-pub(crate) fn read_form(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Form, OAuthError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::too_large()
-        } else {
-            OAuthError::invalid_request("the request body could not be read")
-        }
-    })?;
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    Form::parse(&body).map_err(|e| match e {
-        FormError::Repeated => OAuthError::invalid_request("a parameter is repeated"),
-        FormError::NotUtf8 => OAuthError::invalid_request("the form is not valid UTF-8"),
-        FormError::TooMany => OAuthError::invalid_request("too many parameters"),
-    })
-}
-
-/// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the
-/// `client_id` / `client_secret` parameters, never both. Returns whether Basic was used, so a
-/// failure can carry the matching challenge.
-pub(crate) fn client_auth(
-    headers: &HeaderMap,
-    form: &Form,
-) -> Result<(ClientAuth, bool), OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .map(|value| {
-            let value = value
-                .to_str()
-                .map_err(|_| OAuthError::invalid_client(true))?;
-            let (scheme, credentials) = value
-                .split_once(' ')
-                .ok_or(OAuthError::invalid_client(true))?;
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::invalid_client(true));
-            }
-            let decoded = STANDARD
-                .decode(credentials.trim())
-                .ok()
-                .and_then(|d| String::from_utf8(d).ok())
-                .ok_or(OAuthError::invalid_client(true))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or(OAuthError::invalid_client(true))?;
-            let unescape = |s: &str| {
-                percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8()
-                    .map(|s| s.into_owned())
-                    .map_err(|_| OAuthError::invalid_client(true))
-            };
-            Ok((unescape(id)?, unescape(secret)?))
-        })
-        .transpose()?;
-    match (basic, form.get("client_id"), form.get("client_secret")) {
-        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-            "use one client authentication method, not two",
-        )),
-        (Some((id, secret)), form_id, None) => {
-            if form_id.is_some_and(|f| f != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match the credentials",
-                ));
-            }
-            let secret = (!secret.is_empty()).then(|| Secret::new(secret));
-            Ok((
-                ClientAuth {
-                    client_id: id,
-                    secret,
-                },
-                true,
-            ))
-        }
-        (None, Some(id), secret) => Ok((
-            ClientAuth {
-                client_id: id.to_string(),
-                secret: secret.map(Secret::new),
-            },
-            false,
-        )),
-        (None, None, _) => Err(OAuthError::invalid_client(false)),
-    }
-}
-
-pub(crate) fn required<'a>(
-    form: &'a Form,
-    name: &'static str,
-    message: &'static str,
-) -> Result<&'a str, OAuthError> {
-    form.get(name).ok_or(OAuthError::invalid_request(message))
 }
 
 impl IssuerState {
@@ -196,6 +90,8 @@ impl IssuerState {
         reason: Option<&str>,
     ) {
         self.metrics.audit_events.with_label_values(&[event]).inc();
+        // Names come from the request: an attacker's 16 KiB name is not written out whole.
+        let (client_id, username) = (clip(client_id), username.map(clip));
         tracing::info!(
             target: "portcullis::audit",
             event,
@@ -206,6 +102,15 @@ impl IssuerState {
             "audit"
         );
     }
+}
+
+/// At most [`MAX_IDENTIFIER_LEN`] bytes of `value`, cut at a character boundary.
+fn clip(value: &str) -> &str {
+    let mut end = value.len().min(MAX_IDENTIFIER_LEN);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
@@ -240,25 +145,32 @@ async fn grant(
         "password" => {
             let username = required(form, "username", "username is required")?;
             let password = Secret::new(required(form, "password", "password is required")?);
-            state
-                .limit(
-                    RateLimitKey::new("login-user", username),
-                    &state.config.login_rate_limit,
+            // A name no user can have is refused before it reaches a limiter or the directory,
+            // with the answer an unknown user gets.
+            if Username::new(username).is_err() {
+                return Err(OAuthError::invalid_grant());
+            }
+            let keys = LoginKeys::new(username, &origin.limit_key);
+            state.login_allowed(&keys).await.inspect_err(|_| {
+                state.audit(
+                    "login_throttled",
+                    origin,
+                    &client.client_id,
+                    Some(username),
+                    None,
                 )
-                .await
-                .inspect_err(|_| {
-                    state.audit(
-                        "login_throttled",
-                        origin,
-                        &client.client_id,
-                        Some(username),
-                        None,
-                    )
-                })?;
+            })?;
             let result = state
                 .tokens
                 .password_grant(&client, username, &password, scope.as_ref())
                 .await;
+            // Only the password check's verdict counts: client errors never reach it, and a
+            // wrong scope comes after a right password.
+            match &result {
+                Ok(_) => state.login_succeeded(&keys).await,
+                Err(GrantError::InvalidGrant) => state.login_failed(&keys).await,
+                Err(_) => {}
+            }
             (result, Some(username))
         }
         "refresh_token" => {

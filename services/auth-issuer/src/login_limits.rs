@@ -1,0 +1,133 @@
+//! Brute-force limits on password logins that an attacker cannot turn against the user.
+//!
+//! Only *failed password checks* are charged, and only after the client authenticated (a
+//! request with a made-up `client_id` never reaches the password check). Failures count
+//! against two keys: the username from one client address, with a tight policy
+//! (`ISSUER_LOGIN_RATE_LIMIT`), and the username from anywhere, with a much looser one
+//! (`ISSUER_LOGIN_USER_RATE_LIMIT`) that only distributed guessing reaches. A successful login
+//! clears both. Before the password is checked both are looked at without charging, so a
+//! throttled request costs no argon2 work. Keys carry a fixed-size digest of the username,
+//! never the name itself, so an attacker's choice of name does not size the limiter's state.
+
+use crate::oauth_error::OAuthError;
+use crate::IssuerState;
+use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy};
+use sha2::{Digest, Sha256};
+
+/// Hex characters of the username digest kept in limiter keys: 128 bits, collision-free for
+/// any realistic user count while keeping every key the same short length.
+const DIGEST_HEX_LEN: usize = 32;
+
+/// A fixed-size stand-in for a username in limiter keys.
+pub(crate) fn username_digest(username: &str) -> String {
+    let digest = Sha256::digest(username.as_bytes());
+    let mut hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(DIGEST_HEX_LEN);
+    hex
+}
+
+/// The two counters one login attempt is judged by.
+pub(crate) struct LoginKeys {
+    per_address: RateLimitKey,
+    per_user: RateLimitKey,
+}
+
+impl LoginKeys {
+    /// The keys of `username` tried from the client address `limit_key`.
+    pub(crate) fn new(username: &str, limit_key: &str) -> Self {
+        let user = username_digest(username);
+        Self {
+            per_address: RateLimitKey::new("login-user-ip", &format!("{user}:{limit_key}")),
+            per_user: RateLimitKey::new("login-user", &user),
+        }
+    }
+}
+
+impl IssuerState {
+    fn login_policies<'a>(
+        &'a self,
+        keys: &'a LoginKeys,
+    ) -> [(&'a RateLimitKey, &'a RateLimitPolicy); 2] {
+        [
+            (&keys.per_address, &self.config.login_rate_limit),
+            (&keys.per_user, &self.config.login_user_rate_limit),
+        ]
+    }
+
+    /// One decision on the shared limiter, or the in-process one when it fails, so brute-force
+    /// protection never switches off.
+    async fn login_decision(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+    ) -> Result<RateLimitDecision, OAuthError> {
+        match self.limiter.check(key, policy, cost).await {
+            Ok(decision) => Ok(decision),
+            Err(error) => {
+                tracing::warn!(%error, "shared login limiter unavailable; using the local one");
+                self.local_limiter
+                    .check(key, policy, cost)
+                    .await
+                    .map_err(|_| OAuthError::unavailable())
+            }
+        }
+    }
+
+    /// Refuses (429) an attempt whose counters are full, charging nothing.
+    pub(crate) async fn login_allowed(&self, keys: &LoginKeys) -> Result<(), OAuthError> {
+        for (key, policy) in self.login_policies(keys) {
+            if self.login_decision(key, policy, 0).await?.has_room() {
+                continue;
+            }
+            // A full window rejects a unit check without charging it, and says how long to wait.
+            let decision = self.login_decision(key, policy, 1).await?;
+            let retry = decision
+                .retry_after
+                .map_or(1, |d| d.as_secs_f64().ceil() as u64);
+            return Err(OAuthError::too_many_attempts(retry.max(1)));
+        }
+        Ok(())
+    }
+
+    /// Charges a failed password check to both counters.
+    pub(crate) async fn login_failed(&self, keys: &LoginKeys) {
+        for (key, policy) in self.login_policies(keys) {
+            if let Err(error) = self.login_decision(key, policy, 1).await {
+                tracing::warn!(?error, "a failed login could not be counted");
+            }
+        }
+    }
+
+    /// Clears both counters after a successful login (and the local fallback's copies).
+    pub(crate) async fn login_succeeded(&self, keys: &LoginKeys) {
+        for (key, policy) in self.login_policies(keys) {
+            if let Err(error) = self.limiter.reset(key, policy).await {
+                tracing::warn!(%error, "login counters could not be reset");
+            }
+            // Never fails: in process.
+            let _ = self.local_limiter.reset(key, policy).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fixed_size_whatever_the_name() {
+        let short = LoginKeys::new("al", "192.0.2.1");
+        let long = LoginKeys::new(&"x".repeat(15_000), "192.0.2.1");
+        assert_eq!(short.per_user.as_str().len(), long.per_user.as_str().len());
+        assert_eq!(
+            short.per_address.as_str().len(),
+            long.per_address.as_str().len()
+        );
+        assert_ne!(short.per_user, long.per_user);
+        assert_ne!(
+            LoginKeys::new("al", "192.0.2.1").per_address,
+            LoginKeys::new("al", "192.0.2.2").per_address
+        );
+    }
+}
