@@ -305,3 +305,69 @@ async fn a_stale_item_is_served_while_the_store_is_down() {
         "application/problem+json"
     );
 }
+
+/// A database from before quotas keeps its items, and its owners' usage is counted from them;
+/// writes made by an older replica during a rolling upgrade (which knows nothing of sizes or
+/// usage) are counted too, by the database's own trigger.
+#[tokio::test]
+async fn upgrading_counts_existing_items_and_older_writers_towards_quotas() {
+    use portcullis_domain::identity::Subject;
+    use portcullis_domain::item::{ItemData, ItemId};
+    use portcullis_domain::store::{ItemStore, Precondition, Quota, StoreError};
+    let postgres = start_postgres().await;
+    // The container's own database is migrated already (its readiness probe connects a store).
+    let server = sqlx::PgPool::connect(&postgres.url).await.unwrap();
+    sqlx::query("CREATE DATABASE before_quotas")
+        .execute(&server)
+        .await
+        .unwrap();
+    let (server_url, _) = postgres.url.rsplit_once('/').unwrap();
+    let url = format!("{server_url}/before_quotas");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut first_only = sqlx::migrate!("../crates/store/migrations/postgres");
+    first_only.migrations = first_only.migrations[..1].to_vec().into();
+    first_only.run(&pool).await.unwrap();
+    let old_writer = |id: &'static str, data: &'static str| {
+        sqlx::query(
+            "INSERT INTO items (owner, id, data, version) \
+             VALUES ('old', $1, $2, nextval('item_versions'))",
+        )
+        .bind(id)
+        .bind(data)
+        .execute(&pool)
+    };
+    old_writer("a", "\"12345\"").await.unwrap();
+    old_writer("b", "[1,2]").await.unwrap();
+
+    let store = PgItemStore::connect(&url, 4, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let owner = Subject::new("old").unwrap();
+    let listed = store.list(&owner, None, 10, 1 << 20).await.unwrap();
+    assert_eq!(listed.items.len(), 2, "nothing stored is lost");
+    // An older replica still writing after the upgrade: 1 more byte, a third item.
+    old_writer("c", "1").await.unwrap();
+    let quota = Quota {
+        max_items: 4,
+        max_bytes: 14,
+    };
+    let put = |id: &'static str, json: &'static str| {
+        let (store, owner) = (store.clone(), owner.clone());
+        async move {
+            let data = ItemData::parse(json).unwrap();
+            let id = ItemId::new(id).unwrap();
+            store
+                .put(&owner, &id, data, Precondition::NONE, quota)
+                .await
+        }
+    };
+    assert!(
+        matches!(put("d", "[1]").await, Err(StoreError::QuotaExceeded { .. })),
+        "13 bytes counted, + 3 > 14"
+    );
+    put("d", "1").await.expect("14 bytes, 4 items");
+    assert!(matches!(
+        put("e", "1").await,
+        Err(StoreError::QuotaExceeded { .. })
+    ));
+}

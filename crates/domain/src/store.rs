@@ -144,13 +144,15 @@ impl QuotaKind {
     }
 }
 
-/// One page of a listing, and whether anything follows it.
+/// One page of a listing, and where the next one starts.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Listed {
     /// The items, in id order.
     pub items: Vec<Item>,
-    /// Whether the owner has items after the last one here.
-    pub more: bool,
+    /// The id to list after for the next page; `None` on the last page. Usually the last item's
+    /// id, but not always: a page whose items were all deleted meanwhile is empty and still
+    /// says where to go on.
+    pub next: Option<ItemId>,
 }
 
 /// Why the store refused or failed a request.

@@ -82,22 +82,6 @@ impl PgItemStore {
             });
         Ok((tx, usage, current))
     }
-
-    /// Records the owner's usage after a write and commits it.
-    async fn commit_usage(
-        mut tx: Transaction<'static, Postgres>,
-        owner: &Subject,
-        usage: Usage,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE owner_usage SET items = $2, bytes = $3 WHERE owner = $1")
-            .bind(owner.as_str())
-            .bind(rows::sql_count(usage.items))
-            .bind(rows::sql_count(usage.bytes))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
-    }
 }
 
 #[async_trait]
@@ -122,22 +106,20 @@ impl ItemStore for PgItemStore {
     ) -> Result<Item, StoreError> {
         let (mut tx, usage, current) = self.begin_write(owner, id).await?;
         let bytes = data.as_str().len() as u64;
-        let after = rows::judge(&precondition, quota, usage, current, Some(bytes))?;
+        rows::judge(&precondition, quota, usage, current, Some(bytes))?;
         let version: i64 = sqlx::query_scalar(
-            "INSERT INTO items (owner, id, data, version, bytes) \
-             VALUES ($1, $2, $3, nextval('item_versions'), $4) \
-             ON CONFLICT (owner, id) DO UPDATE \
-             SET data = EXCLUDED.data, version = EXCLUDED.version, bytes = EXCLUDED.bytes \
+            "INSERT INTO items (owner, id, data, version) \
+             VALUES ($1, $2, $3, nextval('item_versions')) \
+             ON CONFLICT (owner, id) DO UPDATE SET data = EXCLUDED.data, version = EXCLUDED.version \
              RETURNING version",
         )
         .bind(owner.as_str())
         .bind(id.as_str())
         .bind(data.as_str())
-        .bind(rows::sql_count(bytes))
         .fetch_one(&mut *tx)
         .await
         .map_err(unavailable)?;
-        Self::commit_usage(tx, owner, after).await?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(Item {
             owner: owner.clone(),
             id: id.clone(),
@@ -153,7 +135,7 @@ impl ItemStore for PgItemStore {
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
         let (mut tx, usage, current) = self.begin_write(owner, id).await?;
-        let after = rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
+        rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
         let Some(current) = current else {
             return Ok(None);
         };
@@ -163,7 +145,7 @@ impl ItemStore for PgItemStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Self::commit_usage(tx, owner, after).await?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(Some(current.version))
     }
 
@@ -194,7 +176,7 @@ impl ItemStore for PgItemStore {
             return Ok(Listed::default());
         };
         let documents = sqlx::query(
-            "SELECT id, data, version, bytes FROM items WHERE owner = $1 AND id > $2 AND id <= $3 \
+            "SELECT id, data, version FROM items WHERE owner = $1 AND id > $2 AND id <= $3 \
              ORDER BY id LIMIT $4",
         )
         .bind(owner.as_str())
@@ -203,9 +185,15 @@ impl ItemStore for PgItemStore {
         .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
         .fetch(&self.pool)
         .map(|row| {
-            row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            row.map(|r| (r.get(0), r.get(1), r.get(2)))
                 .map_err(unavailable)
         });
-        rows::collect_page(owner, documents, limit, max_bytes, more).await
+        let plan = rows::PagePlan {
+            planned_last: last,
+            more,
+            limit,
+            max_bytes,
+        };
+        rows::collect_page(owner, documents, plan).await
     }
 }

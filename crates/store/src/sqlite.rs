@@ -96,25 +96,6 @@ impl SqliteItemStore {
             });
         Ok((tx, usage, current))
     }
-
-    /// Records the owner's usage after a write, in the write's transaction.
-    async fn set_usage(
-        tx: &mut Transaction<'static, Sqlite>,
-        owner: &Subject,
-        usage: Usage,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO owner_usage (owner, items, bytes) VALUES (?, ?, ?) \
-             ON CONFLICT (owner) DO UPDATE SET items = excluded.items, bytes = excluded.bytes",
-        )
-        .bind(owner.as_str())
-        .bind(rows::sql_count(usage.items))
-        .bind(rows::sql_count(usage.bytes))
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -140,7 +121,7 @@ impl ItemStore for SqliteItemStore {
         let _writer = self.write_lock.lock().await;
         let (mut tx, usage, current) = self.begin_write(owner, id).await?;
         let bytes = data.as_str().len() as u64;
-        let after = rows::judge(&precondition, quota, usage, current, Some(bytes))?;
+        rows::judge(&precondition, quota, usage, current, Some(bytes))?;
         let version: i64 = sqlx::query_scalar(
             "UPDATE version_counter SET value = value + 1 WHERE only_row = 1 RETURNING value",
         )
@@ -148,19 +129,16 @@ impl ItemStore for SqliteItemStore {
         .await
         .map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO items (owner, id, data, version, bytes) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (owner, id) DO UPDATE \
-             SET data = excluded.data, version = excluded.version, bytes = excluded.bytes",
+            "INSERT INTO items (owner, id, data, version) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (owner, id) DO UPDATE SET data = excluded.data, version = excluded.version",
         )
         .bind(owner.as_str())
         .bind(id.as_str())
         .bind(data.as_str())
         .bind(version)
-        .bind(rows::sql_count(bytes))
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        Self::set_usage(&mut tx, owner, after).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Item {
             owner: owner.clone(),
@@ -178,7 +156,7 @@ impl ItemStore for SqliteItemStore {
     ) -> Result<Option<Version>, StoreError> {
         let _writer = self.write_lock.lock().await;
         let (mut tx, usage, current) = self.begin_write(owner, id).await?;
-        let after = rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
+        rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
         let Some(current) = current else {
             return Ok(None);
         };
@@ -188,7 +166,6 @@ impl ItemStore for SqliteItemStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Self::set_usage(&mut tx, owner, after).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Some(current.version))
     }
@@ -220,7 +197,7 @@ impl ItemStore for SqliteItemStore {
             return Ok(Listed::default());
         };
         let documents = sqlx::query(
-            "SELECT id, data, version, bytes FROM items WHERE owner = ? AND id > ? AND id <= ? \
+            "SELECT id, data, version FROM items WHERE owner = ? AND id > ? AND id <= ? \
              ORDER BY id LIMIT ?",
         )
         .bind(owner.as_str())
@@ -229,10 +206,16 @@ impl ItemStore for SqliteItemStore {
         .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
         .fetch(&self.pool)
         .map(|row| {
-            row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            row.map(|r| (r.get(0), r.get(1), r.get(2)))
                 .map_err(unavailable)
         });
-        rows::collect_page(owner, documents, limit, max_bytes, more).await
+        let plan = rows::PagePlan {
+            planned_last: last,
+            more,
+            limit,
+            max_bytes,
+        };
+        rows::collect_page(owner, documents, plan).await
     }
 }
 

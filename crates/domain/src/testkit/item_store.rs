@@ -191,13 +191,13 @@ pub async fn run(store: Arc<dyn ItemStore>) {
     }
     let first = store.list(&alice, None, 2, MIB).await.expect("list");
     assert_eq!(names(&first.items), ["a", "b"]);
-    assert!(first.more, "more follow");
+    assert_eq!(first.next, Some(id("b")), "more follow, after b");
     let rest = store
         .list(&alice, Some(&id("b")), 10, MIB)
         .await
         .expect("list");
     assert_eq!(names(&rest.items), ["c", "d", "x"]);
-    assert!(!rest.more, "the last page says so");
+    assert_eq!(rest.next, None, "the last page says so");
     assert!(
         rest.items.iter().all(|i| i.owner == alice),
         "only alice's items"
@@ -212,7 +212,7 @@ pub async fn run(store: Arc<dyn ItemStore>) {
         ["a", "b"],
         "stops once 8 bytes are in"
     );
-    assert!(by_bytes.more);
+    assert_eq!(by_bytes.next, Some(id("b")));
     let one = store.list(&alice, None, 10, 1).await.expect("list");
     assert_eq!(names(&one.items), ["a"], "the first item always comes");
 

@@ -250,13 +250,9 @@ impl ItemService {
             .store
             .list(owner, cursor, limit, self.limits.page_max_bytes)
             .await?;
-        let next = listed
-            .more
-            .then(|| listed.items.last().map(|item| item.id.clone()))
-            .flatten();
         Ok(ItemPage {
             items: listed.items,
-            next,
+            next: listed.next,
         })
     }
 }
