@@ -169,5 +169,10 @@ mod tests {
         let text = format!(r#"{{"s":"\"{}"}}"#, "[".repeat(1000));
         assert!(ItemData::parse(&text).is_ok());
         assert_eq!(nesting_depth(r#"["\\", [1]]"#), 2);
+        let refusal = ItemData::parse(&nested(MAX_ITEM_DEPTH + 1)).unwrap_err();
+        assert!(
+            refusal.rule.contains(&MAX_ITEM_DEPTH.to_string()),
+            "the message states the cap: {refusal}"
+        );
     }
 }

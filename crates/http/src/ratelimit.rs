@@ -22,7 +22,11 @@ pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-pol
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The `decision` label values of `portcullis_ratelimit_decisions_total`.
-pub const DECISIONS: [&str; 4] = ["allowed", "limited", "fallback", "shadow"];
+pub const DECISIONS: [&str; 4] = [ALLOWED, LIMITED, FALLBACK, SHADOW];
+const ALLOWED: &str = "allowed";
+const LIMITED: &str = "limited";
+const FALLBACK: &str = "fallback";
+const SHADOW: &str = "shadow";
 
 /// What to do when the shared limiter cannot answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,15 +249,11 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         .await;
     let decision = match checked {
         Ok(decision) => {
-            count(if decision.allowed {
-                "allowed"
-            } else {
-                "limited"
-            });
+            count(if decision.allowed { ALLOWED } else { LIMITED });
             decision
         }
         Err(error) => {
-            count("fallback");
+            count(FALLBACK);
             tracing::warn!(%error, mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
             match settings.failure {
                 FailureMode::Open => return next.run(request).await,
@@ -268,7 +268,7 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         }
     };
     if !decision.allowed && settings.shadow {
-        count("shadow");
+        count(SHADOW);
         tracing::debug!(key = key.as_str(), "shadow mode: would have limited");
         return next.run(request).await;
     }

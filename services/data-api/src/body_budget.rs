@@ -35,7 +35,16 @@ pub struct BodyBudget {
 
 /// A reservation, released when dropped.
 pub struct Reservation {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Reservation {
+    /// Gives back what exceeds `bytes`, once a request knows its real size.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        let keep = u32::try_from(bytes).unwrap_or(u32::MAX).max(1) as usize;
+        let excess = self.permit.num_permits().saturating_sub(keep);
+        drop(self.permit.split(excess));
+    }
 }
 
 impl BodyBudget {
@@ -58,7 +67,7 @@ impl BodyBudget {
             .clamp(1, self.total.max(1));
         let acquire = self.permits.clone().acquire_many_owned(wanted);
         match tokio::time::timeout(self.wait, acquire).await {
-            Ok(Ok(permit)) => Ok(Reservation { _permit: permit }),
+            Ok(Ok(permit)) => Ok(Reservation { permit }),
             _ => {
                 tracing::warn!(bytes, "body memory budget exhausted; refusing a request");
                 Err(Problem::unavailable())
@@ -101,12 +110,14 @@ mod tests {
         let bytes = axum::body::to_bytes(body, 100).await.unwrap();
         assert_eq!(bytes, "payload");
         assert_eq!(budget.available(), 10);
-        let whole = budget.reserve(1 << 30).await.unwrap();
+        let mut whole = budget.reserve(1 << 30).await.unwrap();
         assert_eq!(
             budget.available(),
             0,
             "an oversized request takes the whole budget"
         );
+        whole.shrink_to(4);
+        assert_eq!(budget.available(), 6, "the excess is given back");
         drop(whole);
     }
 }

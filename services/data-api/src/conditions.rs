@@ -6,7 +6,7 @@
 //! `If-Match`, a normal answer for `If-None-Match`. `If-Match` compares strongly, so weak tags
 //! never match it; `If-None-Match` compares weakly, so `W/"7"` names version 7.
 
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, StatusCode};
 use portcullis_domain::item::Version;
 use portcullis_domain::store::{EntityTags, Precondition};
 use portcullis_http::Problem;
@@ -21,32 +21,65 @@ fn malformed(name: &header::HeaderName) -> Problem {
     Problem::bad_request(format!("{name} must be * or a list of entity tags"))
 }
 
-/// Parses `*` or `#entity-tag` (RFC 9110 §8.8.3): `W/`-prefixed or plain quoted strings of
-/// `etagc` characters, separated by commas.
-fn parse_tags(name: &header::HeaderName, value: &HeaderValue) -> Result<Option<Vec<Tag>>, Problem> {
-    let text = value.to_str().map_err(|_| malformed(name))?.trim();
-    if text == "*" {
-        return Ok(None);
+/// `etagc` (RFC 9110 §8.8.3): visible characters but `"`, and obs-text.
+fn is_etagc(byte: u8) -> bool {
+    byte == 0x21 || (0x23..=0x7e).contains(&byte) || byte >= 0x80
+}
+
+/// One list element: `W/"…"` or `"…"`, and nothing around it but whitespace.
+fn parse_tag(element: &[u8]) -> Option<Tag> {
+    let (weak, quoted) = match element.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, element),
+    };
+    let opaque = quoted.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if !opaque.iter().copied().all(is_etagc) {
+        return None;
     }
-    let mut tags = Vec::new();
-    for part in text.split(',').map(str::trim) {
-        let (weak, quoted) = match part.strip_prefix("W/") {
-            Some(rest) => (true, rest),
-            None => (false, part),
+    // Versions are issued in canonical decimal: `"07"` is another tag than `"7"`.
+    let version = std::str::from_utf8(opaque)
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok().filter(|v| v.to_string() == text))
+        .map(Version);
+    Some(Tag { weak, version })
+}
+
+/// Parses every field line of `*` or `#entity-tag` as one list (RFC 9110 §5.3, §5.6.1):
+/// commas inside a tag's quotes belong to the tag, and empty elements are ignored. `None`
+/// stands for `*`, which must stand alone.
+fn parse_tags(name: &header::HeaderName, headers: &HeaderMap) -> Result<Option<Vec<Tag>>, Problem> {
+    let mut elements: Vec<&[u8]> = Vec::new();
+    for line in headers.get_all(name) {
+        let mut rest = line.as_bytes();
+        while !rest.is_empty() {
+            // An element ends at the first comma outside quotes.
+            let mut quoted = false;
+            let end = rest
+                .iter()
+                .position(|&b| {
+                    quoted ^= b == b'"';
+                    b == b',' && !quoted
+                })
+                .unwrap_or(rest.len());
+            elements.push(rest[..end].trim_ascii());
+            rest = rest.get(end + 1..).unwrap_or_default();
+        }
+    }
+    elements.retain(|element| !element.is_empty());
+    if elements.iter().any(|element| *element == b"*") {
+        return match elements.len() {
+            1 => Ok(None),
+            _ => Err(malformed(name)),
         };
-        let opaque = quoted
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .filter(|t| t.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b)))
-            .ok_or_else(|| malformed(name))?;
-        let version = opaque
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| opaque.parse().ok().map(Version))
-            .flatten();
-        tags.push(Tag { weak, version });
     }
-    Ok(Some(tags))
+    if elements.is_empty() {
+        return Err(malformed(name));
+    }
+    elements
+        .into_iter()
+        .map(|element| parse_tag(element).ok_or_else(|| malformed(name)))
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// The versions a list names under strong (weak tags left out) or weak comparison.
@@ -62,12 +95,12 @@ fn named(tags: Option<Vec<Tag>>, strong: bool) -> EntityTags {
     }
 }
 
-/// The precondition of a write, from `If-Match` and `If-None-Match`.
+/// The precondition of a request, from `If-Match` and `If-None-Match` (every field line).
 pub fn precondition(headers: &HeaderMap) -> Result<Precondition, Problem> {
     let read = |name: header::HeaderName, strong: bool| {
         headers
-            .get(&name)
-            .map(|value| parse_tags(&name, value).map(|tags| named(tags, strong)))
+            .contains_key(&name)
+            .then(|| parse_tags(&name, headers).map(|tags| named(tags, strong)))
             .transpose()
     };
     Ok(Precondition {
@@ -76,17 +109,22 @@ pub fn precondition(headers: &HeaderMap) -> Result<Precondition, Problem> {
     })
 }
 
-/// Whether a read should be answered `304 Not Modified`: `If-None-Match` names the current
-/// version (weak comparison) or is `*`.
+/// How a read of an item at `version` answers its conditions (RFC 9110 §13.2.2): a 412 when
+/// `If-Match` fails, `true` (304 Not Modified) when `If-None-Match` names the version or is
+/// `*`. A read of a missing item ignores them: its 404 stands (§13.2.1).
 pub fn not_modified(headers: &HeaderMap, version: Version) -> Result<bool, Problem> {
-    let Some(value) = headers.get(header::IF_NONE_MATCH) else {
-        return Ok(false);
+    let conditions = precondition(headers)?;
+    let strong = Precondition {
+        if_match: conditions.if_match,
+        if_none_match: None,
     };
-    let tags = parse_tags(&header::IF_NONE_MATCH, value)?;
-    Ok(match named(tags, false) {
+    if !strong.holds(Some(version)) {
+        return Err(failed());
+    }
+    Ok(conditions.if_none_match.is_some_and(|tags| match tags {
         EntityTags::Any => true,
         EntityTags::Versions(versions) => versions.contains(&version),
-    })
+    }))
 }
 
 /// The 412 of a failed precondition.
@@ -98,6 +136,7 @@ pub fn failed() -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
         pairs
@@ -144,10 +183,34 @@ mod tests {
             );
             assert!(!parsed.holds(Some(Version(7))) && !parsed.holds(None));
         }
-        for syntax_error in ["7", "\"x", "\"a b\"", "\"1\" \"2\"", "W/", ""] {
+        for syntax_error in [
+            "7",
+            "\"x",
+            "\"a b\"",
+            "\"1\" \"2\"",
+            "W/",
+            "",
+            " , ",
+            "*, \"1\"",
+        ] {
             let error = if_match(syntax_error).unwrap_err();
             assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{syntax_error:?}");
         }
+    }
+
+    #[test]
+    fn lists_span_field_lines_and_skip_empty_elements() {
+        let mut lines = headers(&[(header::IF_NONE_MATCH, "\"1\"")]);
+        lines.append(header::IF_NONE_MATCH, HeaderValue::from_static("\"7\""));
+        assert!(
+            !precondition(&lines).unwrap().holds(Some(Version(7))),
+            "a second field line is part of the list"
+        );
+        let sparse = if_match("\"1\", , \"2\",").unwrap();
+        assert_eq!(
+            sparse.if_match,
+            Some(EntityTags::Versions(vec![Version(1), Version(2)]))
+        );
     }
 
     #[test]
@@ -159,6 +222,12 @@ mod tests {
         assert!(!not_modified(&inm("\"4\""), Version(3)).unwrap());
         assert!(!not_modified(&inm("\"bogus\""), Version(3)).unwrap());
         assert!(!not_modified(&headers(&[]), Version(3)).unwrap());
+        let stale = headers(&[(header::IF_MATCH, "\"2\"")]);
+        assert_eq!(
+            not_modified(&stale, Version(3)).unwrap_err().status(),
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match applies to reads too"
+        );
         for malformed in ["3", "\"3", "\"3\", 4", "W/"] {
             assert!(
                 not_modified(&inm(malformed), Version(3)).is_err(),

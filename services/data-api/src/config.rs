@@ -128,7 +128,7 @@ pub struct Config {
     pub page_max_bytes: usize,
 
     /// Memory for request and response bodies in flight, in MiB: requests that carry or return
-    /// documents reserve their share first, and get a 503 problem when none frees up in 2 s.
+    /// documents reserve their share first, and get a 503 problem when none frees up in time.
     #[arg(long, env = "DATA_API_BODY_MEMORY_MIB", default_value_t = 96)]
     pub body_memory_mib: u64,
 
@@ -202,6 +202,15 @@ impl Config {
         }
         if self.body_memory_mib > 4095 {
             return Err("DATA_API_BODY_MEMORY_MIB must be at most 4095".into());
+        }
+        let largest = crate::items::largest_reservation(self.page_max_bytes) as u64;
+        if self.body_memory_mib * MIB < largest {
+            return Err(format!(
+                "DATA_API_BODY_MEMORY_MIB must hold the largest request, at least {} MiB with \
+                 DATA_API_PAGE_MAX_BYTES={}",
+                largest.div_ceil(MIB),
+                self.page_max_bytes
+            ));
         }
         if self.replicas == 0 {
             return Err("DATA_API_REPLICAS must be at least 1".into());

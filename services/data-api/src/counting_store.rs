@@ -9,6 +9,11 @@ use prometheus::IntCounterVec;
 use std::sync::Arc;
 use tracing::Instrument;
 
+const GET: &str = "get";
+const PUT: &str = "put";
+const DELETE: &str = "delete";
+const LIST: &str = "list";
+
 /// An [`ItemStore`] decorator that counts each call by operation.
 pub struct CountingStore {
     inner: Arc<dyn ItemStore>,
@@ -18,7 +23,7 @@ pub struct CountingStore {
 impl CountingStore {
     /// The `op` label values, exported as 0 from start-up so rates and absence alerts work
     /// before the first query.
-    pub const OPERATIONS: [&'static str; 4] = ["get", "put", "delete", "list"];
+    pub const OPERATIONS: [&'static str; 4] = [GET, PUT, DELETE, LIST];
 
     /// Counts calls to `inner` in `queries`.
     pub fn new(inner: Arc<dyn ItemStore>, queries: IntCounterVec) -> Self {
@@ -36,7 +41,7 @@ impl CountingStore {
 #[async_trait]
 impl ItemStore for CountingStore {
     async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
-        let span = self.count("get");
+        let span = self.count(GET);
         self.inner.get(owner, id).instrument(span).await
     }
 
@@ -48,7 +53,7 @@ impl ItemStore for CountingStore {
         precondition: Precondition,
         quota: Quota,
     ) -> Result<Item, StoreError> {
-        let span = self.count("put");
+        let span = self.count(PUT);
         self.inner
             .put(owner, id, data, precondition, quota)
             .instrument(span)
@@ -61,7 +66,7 @@ impl ItemStore for CountingStore {
         id: &ItemId,
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
-        let span = self.count("delete");
+        let span = self.count(DELETE);
         self.inner
             .delete(owner, id, precondition)
             .instrument(span)
@@ -75,7 +80,7 @@ impl ItemStore for CountingStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Listed, StoreError> {
-        let span = self.count("list");
+        let span = self.count(LIST);
         self.inner
             .list(owner, after, limit, max_bytes)
             .instrument(span)

@@ -11,6 +11,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use portcullis_domain::item::{Item, ItemData, ItemId, Version, MAX_ITEM_DATA_LEN};
 use portcullis_domain::scope::{ITEMS_READ, ITEMS_WRITE};
 use portcullis_domain::store::StoreError;
+use portcullis_domain::usecase::items::MAX_PAGE_ITEMS;
 use portcullis_http::auth::Caller;
 use portcullis_http::Problem;
 use serde::Deserialize;
@@ -49,6 +50,18 @@ fn item_json(item: &Item) -> String {
     let mut out = String::with_capacity(item.data.as_str().len() + ITEM_ENVELOPE);
     write_item_json(&mut out, item);
     out
+}
+
+/// What a list page reserves: at most its byte budget plus one document (and the items'
+/// envelopes), held twice: as read and as sent.
+fn list_reservation(page_max_bytes: usize, limit: usize) -> usize {
+    READ_COPIES * (page_max_bytes + MAX_ITEM_DATA_LEN + limit * ITEM_ENVELOPE)
+}
+
+/// The most any one request reserves from the body budget with this page budget: a budget
+/// smaller than this would not bound it.
+pub(crate) fn largest_reservation(page_max_bytes: usize) -> usize {
+    (WRITE_COPIES * MAX_BODY_BYTES).max(list_reservation(page_max_bytes, MAX_PAGE_ITEMS))
 }
 
 /// A JSON response whose body holds `reservation` of the body budget until it is sent.
@@ -97,6 +110,12 @@ pub async fn get_item(
 ) -> Result<Response, Problem> {
     caller.require_scope(ITEMS_READ)?;
     let id = item_id(path)?;
+    // Reserved before the item is loaded (a store load brings its document into memory), then
+    // cut to the real size.
+    let mut reservation = state
+        .body_budget
+        .reserve(READ_COPIES * (MAX_ITEM_DATA_LEN + ITEM_ENVELOPE))
+        .await?;
     let (item, cache) = state
         .items
         .get(&caller.0.subject, &id)
@@ -113,8 +132,7 @@ pub async fn get_item(
     let mut response = if not_modified(&headers, item.version)? {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let body_bytes = item.data.as_str().len() + ITEM_ENVELOPE;
-        let reservation = state.body_budget.reserve(body_bytes).await?;
+        reservation.shrink_to(item.data.as_str().len() + ITEM_ENVELOPE);
         json_response(StatusCode::OK, item_json(&item), reservation)
     };
     let headers = response.headers_mut();
@@ -273,7 +291,7 @@ pub async fn list_items(
         Problem::bad_request("query parameters are cursor (an item id) and limit (1-1000)")
     })?;
     let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=MAX_PAGE_ITEMS).contains(&limit) {
         return Err(Problem::bad_request("limit must be between 1 and 1000"));
     }
     let cursor = query
@@ -281,9 +299,8 @@ pub async fn list_items(
         .map(ItemId::new)
         .transpose()
         .map_err(|_| Problem::bad_request("cursor is not a valid item id"))?;
-    // A page holds at most its byte budget plus one document, twice: as read and as sent.
-    let page_bytes = state.page_max_bytes + MAX_ITEM_DATA_LEN + limit * ITEM_ENVELOPE;
-    let reservation = state.body_budget.reserve(READ_COPIES * page_bytes).await?;
+    let page_bytes = list_reservation(state.items.limits().page_max_bytes, limit);
+    let reservation = state.body_budget.reserve(page_bytes).await?;
     let page = state
         .items
         .list(&caller.0.subject, cursor.as_ref(), limit)

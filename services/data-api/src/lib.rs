@@ -73,7 +73,6 @@ pub(crate) struct DataState {
     pub items: Arc<ItemService>,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
-    pub page_max_bytes: usize,
 }
 
 struct DataReadiness {
@@ -303,7 +302,6 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         config.body_memory_mib * config::MIB,
         body_budget::RESERVE_WAIT,
     );
-    let page_max_bytes = config.page_max_bytes;
     let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
         verifier: shared_verifier,
         limiter_guard,
@@ -314,7 +312,6 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         items: Arc::new(items),
         metrics: metrics.clone(),
         body_budget,
-        page_max_bytes,
     };
     let router = Router::new()
         .route("/v1/items", get(items::list_items))

@@ -49,6 +49,9 @@ pub struct ItemLimits {
     pub page_max_bytes: usize,
 }
 
+/// Most items one list page may ask for.
+pub const MAX_PAGE_ITEMS: usize = 1000;
+
 /// Default most items per owner: far above any ordinary use, low enough that one account
 /// cannot fill a database.
 pub const DEFAULT_MAX_ITEMS_PER_OWNER: u64 = 10_000;

@@ -9,7 +9,7 @@ use super::cache_entry::{decode_entry, deleted_rank, encode_entry, found_rank};
 use super::cache_repair::CacheRepair;
 pub use super::item_policy::{
     CachePolicy, ItemLimits, DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER,
-    DEFAULT_PAGE_MAX_BYTES,
+    DEFAULT_PAGE_MAX_BYTES, MAX_PAGE_ITEMS,
 };
 use crate::cache::{Cache, CacheKey};
 use crate::identity::Subject;
@@ -125,6 +125,11 @@ impl ItemService {
             spawn,
             limits: ItemLimits::default(),
         }
+    }
+
+    /// The quotas and page budget in force.
+    pub fn limits(&self) -> &ItemLimits {
+        &self.limits
     }
 
     /// Replaces the default quotas and page budget.
@@ -244,7 +249,7 @@ impl ItemService {
         cursor: Option<&ItemId>,
         limit: usize,
     ) -> Result<ItemPage, StoreError> {
-        let limit = limit.clamp(1, 1000);
+        let limit = limit.clamp(1, MAX_PAGE_ITEMS);
         let listed = self
             .loader
             .store

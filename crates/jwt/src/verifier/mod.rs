@@ -9,6 +9,7 @@
 
 mod claims;
 mod fetch;
+mod rejection;
 mod token_cache;
 
 pub use fetch::FetchError;
@@ -17,12 +18,12 @@ use crate::jwks::JwkSet;
 use async_trait::async_trait;
 use claims::Claims;
 use fetch::KeysByKid;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
+use rejection::{header_rejection, raw_header, rejection};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -92,6 +93,16 @@ struct Inner {
     refetch_pending: AtomicBool,
     cache: Option<TokenCache>,
     clock: Arc<dyn Clock>,
+}
+
+/// Marks a background refetch as pending, and clears the mark however the refetch ends (a
+/// panic included), so a later unknown `kid` can start another.
+struct PendingRefetch(Arc<Inner>);
+
+impl Drop for PendingRefetch {
+    fn drop(&mut self) {
+        self.0.refetch_pending.store(false, Ordering::Release);
+    }
 }
 
 /// The JWKS-backed verifier. Cheap to clone.
@@ -245,21 +256,22 @@ impl JwksVerifier {
         {
             return;
         }
+        let pending = PendingRefetch(self.inner.clone());
+        let cooldown = self.inner.config.unknown_kid_cooldown;
+        let cooling = move |last: &Option<Instant>| last.is_some_and(|at| at.elapsed() < cooldown);
+        // Most unknown kids arrive during the cool-down or a fetch: no task for those.
+        match self.inner.last_fetch.try_lock() {
+            Ok(last) if !cooling(&last) => {}
+            _ => return,
+        }
         let verifier = self.clone();
         let refetch = async move {
-            {
-                let mut last = verifier.inner.last_fetch.lock().await;
-                let cooling = last
-                    .is_some_and(|at| at.elapsed() < verifier.inner.config.unknown_kid_cooldown);
-                if !cooling {
-                    *last = Some(Instant::now());
-                    let _ = verifier.fetch_and_store().await;
-                }
+            let _pending = pending;
+            let mut last = verifier.inner.last_fetch.lock().await;
+            if !cooling(&last) {
+                *last = Some(Instant::now());
+                let _ = verifier.fetch_and_store().await;
             }
-            verifier
-                .inner
-                .refetch_pending
-                .store(false, Ordering::Release);
         };
         tokio::spawn(refetch.in_current_span());
     }
@@ -375,47 +387,5 @@ impl TokenVerifier for JwksVerifier {
         keys.as_ref()
             .filter(|keys| !keys.fixed)
             .map(|keys| keys.fetched_at.elapsed())
-    }
-}
-
-/// Why a header jsonwebtoken could not parse is unacceptable: an algorithm it does not know
-/// (`none` in any spelling, say) is refused as such, anything else as malformed.
-/// The token's header as JSON, if it decodes.
-fn raw_header(token: &str) -> Option<serde_json::Value> {
-    use base64::Engine;
-    let encoded = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(encoded)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn header_rejection(token: &str) -> TokenRejection {
-    let alg = raw_header(token).and_then(|header| {
-        header
-            .get("alg")
-            .and_then(|a| a.as_str())
-            .map(str::to_owned)
-    });
-    match alg {
-        Some(alg) if alg != crate::ALGORITHM => TokenRejection::AlgorithmNotAllowed,
-        _ => TokenRejection::Malformed,
-    }
-}
-
-fn rejection(kind: &ErrorKind) -> TokenRejection {
-    match kind {
-        ErrorKind::InvalidSignature => TokenRejection::BadSignature,
-        ErrorKind::ExpiredSignature => TokenRejection::Expired,
-        ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
-        ErrorKind::InvalidIssuer => TokenRejection::WrongIssuer,
-        ErrorKind::InvalidAudience => TokenRejection::WrongAudience,
-        ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidSubject | ErrorKind::Json(_) => {
-            TokenRejection::InvalidClaims
-        }
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-            TokenRejection::AlgorithmNotAllowed
-        }
-        _ => TokenRejection::Malformed,
     }
 }
