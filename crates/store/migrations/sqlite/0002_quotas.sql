@@ -1,11 +1,22 @@
 -- Per-owner quotas need each owner's item count and bytes without scanning their items. The
--- size of every item's data is a generated column (no writer can get it wrong), the totals per
--- owner live in one row, and triggers keep that row exact for every write, whichever version
--- of the data API made it (older replicas during a rolling upgrade included). The covering
--- index plans list pages by size without reading any document. (No OR IGNORE in the triggers:
--- the conflict clause of the statement that fires a trigger would override it.)
-ALTER TABLE items ADD COLUMN bytes INTEGER GENERATED ALWAYS AS (length(CAST(data AS BLOB))) VIRTUAL;
-CREATE INDEX items_sizes ON items (owner, id, bytes);
+-- size of every item's data becomes a generated column (no writer can get it wrong), the totals
+-- per owner live in one row, and triggers keep that row exact for every write, whichever
+-- version of the data API made it (older replicas during a rolling upgrade included).
+--
+-- SQLite can add only virtual generated columns in place, and reading one computes it from the
+-- whole document, so the table is rebuilt with a stored size placed before the document: sizes
+-- and versions are then read without touching a document's overflow pages.
+CREATE TABLE items_sized (
+    owner   TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    bytes   INTEGER GENERATED ALWAYS AS (length(CAST(data AS BLOB))) STORED,
+    version INTEGER NOT NULL,
+    data    TEXT    NOT NULL,
+    PRIMARY KEY (owner, id)
+) WITHOUT ROWID;
+INSERT INTO items_sized (owner, id, version, data) SELECT owner, id, version, data FROM items;
+DROP TABLE items;
+ALTER TABLE items_sized RENAME TO items;
 
 CREATE TABLE owner_usage (
     owner TEXT    PRIMARY KEY,
@@ -15,6 +26,8 @@ CREATE TABLE owner_usage (
 INSERT INTO owner_usage (owner, items, bytes)
     SELECT owner, COUNT(*), SUM(bytes) FROM items GROUP BY owner;
 
+-- No OR IGNORE in the triggers: the conflict clause of the statement that fires a trigger
+-- would override it.
 CREATE TRIGGER items_usage_insert AFTER INSERT ON items BEGIN
     INSERT INTO owner_usage (owner, items, bytes) SELECT NEW.owner, 0, 0
         WHERE NOT EXISTS (SELECT 1 FROM owner_usage WHERE owner = NEW.owner);
