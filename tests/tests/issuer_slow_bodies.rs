@@ -5,7 +5,7 @@
 use portcullis_tests::{Stack, StackOptions, CLI_CLIENT};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Opens a connection that sends a token request's head promising a body, and never sends it.
@@ -66,6 +66,8 @@ async fn verifiers_get_the_keys_while_every_request_slot_is_taken() {
     let stack = Stack::start_with(StackOptions {
         issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
             config.transport.max_concurrent_requests = 2;
+            // The withheld bodies must hold their slots for the whole test.
+            config.transport.body_read_timeout = config.transport.request_timeout;
             config.ip_rate_limit = "1000/min".parse().unwrap();
         })),
         ..Default::default()
@@ -94,4 +96,26 @@ async fn verifiers_get_the_keys_while_every_request_slot_is_taken() {
             .unwrap();
         assert_eq!(response.status(), 200, "{path} answers outside the slots");
     }
+}
+
+#[tokio::test]
+async fn a_withheld_body_gets_an_oauth_error_after_the_body_read_timeout() {
+    let stack = Stack::start_with(StackOptions {
+        issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
+            config.transport.body_read_timeout = Duration::from_millis(300);
+        })),
+        ..Default::default()
+    })
+    .await;
+    let mut stream = slow_body(&stack).await;
+    let mut answer = Vec::new();
+    // Bounded so a broken limit fails the test instead of hanging it; the request timeout
+    // (10 s) is what would answer without the body-read timeout.
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains(r#""error":"invalid_request""#),
+        "an RFC 6749 error: {answer}"
+    );
 }

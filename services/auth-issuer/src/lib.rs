@@ -226,8 +226,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             routes::token::MAX_FORM_BYTES,
         ))
         .with_state(state.clone())
-        .merge(portcullis_http::openapi::route(&api_doc::document()))
-        .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
+        .merge(portcullis_http::openapi::route(&api_doc::document()));
     // Keys and discovery: static answers outside the request slots, so verifiers can always
     // fetch the keys, whatever is holding the slots.
     let open = Router::new()
@@ -243,6 +242,9 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .with_state(state);
     let router = portcullis_http::server::with_common_layers_and_open_routes(
         oauth, open, readiness, metrics, &transport,
-    );
+    )
+    // The client address is resolved first, so the transport's per-client limit counts clients
+    // behind a trusted proxy one by one.
+    .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     Ok(App::new(listener, router, transport, vec![key_watch]))
 }
