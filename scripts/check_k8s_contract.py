@@ -15,7 +15,8 @@ at apply time or at run time, and what the operator contract promises:
 * The contract of the two services, against the real binaries (`--bin-dir`, default
   target/debug):
   - every environment variable a container gets (env and envFrom) is one the binary accepts:
-    `[env: NAME=]` in `auth-issuer serve --help` / `data-api --help`. Also allowed: `OTEL_*`
+    `[env: NAME=]` (or `[env: NAME]`, value hidden) in `auth-issuer serve --help` /
+    `data-api --help`. Also allowed: `OTEL_*`
     (the standard OpenTelemetry SDK variables, read by the SDK rather than declared to clap)
     and RUST_LOG / PORTCULLIS_LOG_FORMAT (read by crates/telemetry before clap runs; checked
     to still be read there);
@@ -154,7 +155,8 @@ def read_binary(name: str, bin_dir: Path, report: Report) -> Binary:
             continue
         helps += 1
         text = re.sub(r"\s+", " ", out.stdout)
-        for m in re.finditer(r"\[env: ([A-Z0-9_]+)=[^\]]*\](?: \[default: ([^\]]*)\])?", text):
+        # `[env: NAME=value]`, or `[env: NAME]` for settings whose values --help hides.
+        for m in re.finditer(r"\[env: ([A-Z0-9_]+)(?:=[^\]]*)?\](?: \[default: ([^\]]*)\])?", text):
             env_vars.add(m.group(1))
             if m.group(2) is not None:
                 defaults[m.group(1)] = m.group(2)

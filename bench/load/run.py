@@ -357,6 +357,7 @@ audience = ["data-api"]
             "ISSUER_IP_RATE_LIMIT": NEVER_LIMIT,
             "ISSUER_LOGIN_RATE_LIMIT": NEVER_LIMIT,
             "ISSUER_LOGIN_USER_RATE_LIMIT": NEVER_LIMIT,
+            "ISSUER_MAX_CONCURRENT_REQUESTS_PER_CLIENT": "4096",
             "ISSUER_ACCESS_TOKEN_TTL": "30m",
         })
         wait_until("auth-issuer", lambda: http("GET", self.issuer_url + "/readyz")[0] == 200,
@@ -385,6 +386,7 @@ audience = ["data-api"]
             "DATA_API_REDIS_URL": self.redis_url,
             "DATA_API_RATE_LIMIT": NEVER_LIMIT,
             "DATA_API_IP_RATE_LIMIT": NEVER_LIMIT,
+            "DATA_API_MAX_CONCURRENT_REQUESTS_PER_CLIENT": "4096",
             "DATA_API_DATABASE_URL": "sqlite://" + os.path.join(self.out, "items.db"),
             # Freshness longer than the run: every read is a plain hit, no stale refreshes.
             "DATA_API_CACHE_TTL": "30m",

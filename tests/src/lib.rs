@@ -157,6 +157,9 @@ impl Stack {
         data.issuer = issuer.to_string();
         data.database_url = format!("sqlite://{}", db.display());
         data.redis_url = options.redis_url.clone();
+        // Every client of the suites is 127.0.0.1, and some send hundreds of requests at once:
+        // the per-client transport limit is tested on its own (crates/http/tests).
+        data.transport.max_concurrent_requests_per_client = data.transport.max_concurrent_requests;
         if options.fast_key_rotation {
             data.jwks_min_refresh_interval = Duration::from_secs(1);
         }

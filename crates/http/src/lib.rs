@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client_ip;
+pub mod client_limits;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

@@ -64,8 +64,22 @@ pub fn with_common_layers(
     metrics: Arc<Metrics>,
     transport: &TransportSettings,
 ) -> Router {
+    with_common_layers_and_open_routes(router, Router::new(), readiness, metrics, transport)
+}
+
+/// Like [`with_common_layers`], with `open` routes served outside the concurrency limit and
+/// the request timeout, like the probes: cheap answers that must not wait behind whatever holds
+/// the request slots (the issuer's JWKS and discovery documents, which every verifier needs).
+pub fn with_common_layers_and_open_routes(
+    router: Router,
+    open: Router,
+    readiness: Arc<dyn Readiness>,
+    metrics: Arc<Metrics>,
+    transport: &TransportSettings,
+) -> Router {
     let router = transport
         .limit(router)
+        .merge(open)
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz).with_state(readiness))
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))

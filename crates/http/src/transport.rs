@@ -2,8 +2,10 @@
 //! leaves. Hostile or broken clients (slow headers, floods, never-ending handlers) must cost a
 //! bounded amount and get a clear answer, not a growing queue.
 
+use crate::client_limits::{self, PerClientInFlight};
 use crate::problem::Problem;
 use axum::error_handling::HandleErrorLayer;
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -27,6 +29,12 @@ pub struct TransportSettings {
     pub header_read_timeout: Duration,
     /// Requests served at once; the next one is refused at once with a 503 problem.
     pub max_concurrent_requests: usize,
+    /// Longest a request body may take to arrive, from the request's start; then the handler's
+    /// body read fails (a 400 answer) and the request's slot is freed.
+    pub body_read_timeout: Duration,
+    /// Requests one client address may have in flight; beyond it a 429 problem, before a
+    /// shared slot is taken.
+    pub max_concurrent_requests_per_client: usize,
     /// After a shutdown signal, how long in-flight requests may run before connections close.
     pub shutdown_grace: Duration,
     /// Browser origins allowed by CORS; empty means no CORS headers at all.
@@ -39,6 +47,8 @@ impl Default for TransportSettings {
             request_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(5),
             max_concurrent_requests: 512,
+            body_read_timeout: Duration::from_secs(5),
+            max_concurrent_requests_per_client: 64,
             shutdown_grace: Duration::from_secs(20),
             cors_allowed_origins: Vec::new(),
         }
@@ -85,21 +95,57 @@ impl TransportSettings {
             max_concurrent_requests,
             shutdown_grace,
             cors_allowed_origins,
+            ..Self::default()
         })
     }
 
+    /// Sets the per-client limits: the body-read timeout (at least 100 ms, at most the request
+    /// timeout) and the requests one client address may have in flight (at least 1).
+    pub fn with_client_limits(
+        mut self,
+        prefix: &str,
+        body_read_timeout: Duration,
+        max_concurrent_requests_per_client: usize,
+    ) -> Result<Self, String> {
+        if body_read_timeout < Duration::from_millis(100)
+            || body_read_timeout > self.request_timeout
+        {
+            return Err(format!(
+                "{prefix}_BODY_READ_TIMEOUT must be between 100ms and {prefix}_REQUEST_TIMEOUT"
+            ));
+        }
+        if max_concurrent_requests_per_client == 0 {
+            return Err(format!(
+                "{prefix}_MAX_CONCURRENT_REQUESTS_PER_CLIENT must be at least 1"
+            ));
+        }
+        self.body_read_timeout = body_read_timeout;
+        self.max_concurrent_requests_per_client = max_concurrent_requests_per_client;
+        Ok(self)
+    }
+
     /// Wraps the API routes (not health or metrics, which must answer under overload) in the
-    /// concurrency limit and the request timeout; both answer with a 503 problem.
+    /// per-client limit (429), the concurrency limit and the request timeout (503), and the
+    /// body-read deadline, in that order.
     pub fn limit(&self, router: Router) -> Router {
-        router.layer(
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(overload_problem))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(
-                    self.max_concurrent_requests,
-                ))
-                .timeout(self.request_timeout),
-        )
+        router
+            .layer(from_fn_with_state(
+                self.body_read_timeout,
+                client_limits::body_read_deadline,
+            ))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(overload_problem))
+                    .load_shed()
+                    .layer(GlobalConcurrencyLimitLayer::new(
+                        self.max_concurrent_requests,
+                    ))
+                    .timeout(self.request_timeout),
+            )
+            .layer(from_fn_with_state(
+                PerClientInFlight::new(self.max_concurrent_requests_per_client),
+                client_limits::per_client_in_flight,
+            ))
     }
 
     /// Adds CORS answers for the allowed origins, or returns the router untouched when none are
@@ -184,6 +230,16 @@ macro_rules! transport_args {
             #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS"), default_value_t = 512)]
             pub max_concurrent_requests: usize,
 
+            /// Longest a request body may take to arrive (from the request's start); a slower
+            /// body gets a 400 answer and frees its request slot. At most the request timeout.
+            #[arg(long, env = concat!($prefix, "_BODY_READ_TIMEOUT"), default_value = "5s", value_parser = humantime::parse_duration)]
+            pub body_read_timeout: std::time::Duration,
+
+            /// Requests one client address may have in flight; beyond it a 429 problem, so one
+            /// address cannot hold the shared request slots.
+            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS_PER_CLIENT"), default_value_t = 64)]
+            pub max_concurrent_requests_per_client: usize,
+
             /// After SIGTERM, how long in-flight requests may finish before connections close.
             #[arg(long, env = concat!($prefix, "_SHUTDOWN_GRACE"), default_value = "20s", value_parser = humantime::parse_duration)]
             pub shutdown_grace: std::time::Duration,
@@ -204,6 +260,11 @@ macro_rules! transport_args {
                     self.max_concurrent_requests,
                     self.shutdown_grace,
                     &self.cors_allowed_origins,
+                )?
+                .with_client_limits(
+                    $prefix,
+                    self.body_read_timeout,
+                    self.max_concurrent_requests_per_client,
                 )
             }
         }

@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-/// Most window counters kept at once by default. Every counter has the same small size (a
-/// 128-bit key digest, the period, two counts: about 64 bytes with the map's overhead), so this
-/// bounds the limiter's memory at roughly 64 MiB whatever keys callers send.
-pub const DEFAULT_MAX_ENTRIES: usize = 1 << 20;
+/// Most window counters kept at once by default. Every counter has the same size (a 128-bit key
+/// digest, the period, the slot, two counts and when it was charged: 56 bytes, up to about 120
+/// with the map's spare capacity), so this bounds the limiter at roughly 30 MiB whatever keys
+/// callers send: room for 40,000 failed logins' counters, or 130,000 client addresses'.
+pub const DEFAULT_MAX_ENTRIES: usize = 1 << 18;
 
 /// A window counter's identity: a digest of the key (so a long key costs no more memory than a
 /// short one) and the window's period in milliseconds.

@@ -212,10 +212,24 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         config: Arc::new(config),
         metrics: metrics.clone(),
     };
-    let router = Router::new()
+    // The OAuth endpoints: charged to the client address before their bodies are read, and
+    // served in the shared request slots.
+    let oauth = Router::new()
         .route("/oauth2/token", post(routes::token::token))
         .route("/oauth2/revoke", post(routes::token::revoke))
         .route("/oauth2/introspect", post(routes::introspect::introspect))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            routes::token::limit_ip_first,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            routes::token::MAX_FORM_BYTES,
+        ))
+        .with_state(state.clone())
+        .merge(portcullis_http::openapi::route(&api_doc::document()));
+    // Keys and discovery: static answers outside the request slots, so verifiers can always
+    // fetch the keys, whatever is holding the slots.
+    let open = Router::new()
         .route("/.well-known/jwks.json", get(routes::wellknown::jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -225,13 +239,12 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             "/.well-known/oauth-authorization-server",
             get(routes::wellknown::authorization_server_metadata),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(
-            routes::token::MAX_FORM_BYTES,
-        ))
-        .with_state(state)
-        .merge(portcullis_http::openapi::route(&api_doc::document()))
-        .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
-    let router =
-        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport);
+        .with_state(state);
+    let router = portcullis_http::server::with_common_layers_and_open_routes(
+        oauth, open, readiness, metrics, &transport,
+    )
+    // The client address is resolved first, so the transport's per-client limit counts clients
+    // behind a trusted proxy one by one.
+    .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     Ok(App::new(listener, router, transport, vec![key_watch]))
 }

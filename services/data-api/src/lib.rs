@@ -328,9 +328,11 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .route_layer(from_fn_with_state(ip_limits, limit))
         .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
         .with_state(state)
-        .merge(portcullis_http::openapi::route(&api_doc::document()))
-        .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
+        .merge(portcullis_http::openapi::route(&api_doc::document()));
+    // The client address is resolved first, so the transport's per-client limit counts clients
+    // behind a trusted proxy one by one.
     let router =
-        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport);
+        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport)
+            .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
     Ok(App::new(listener, router, transport, vec![jwks_refresh]))
 }

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
 use portcullis_domain::identity::ClientId;
 use portcullis_domain::token::TokenVerifier;
-use portcullis_http::client_ip::ClientIp;
 use portcullis_jwt::{JwkSet, JwksVerifier, KeyRing};
 use std::sync::{Arc, Mutex};
 
@@ -107,13 +106,11 @@ impl Introspector {
         crate::api_doc::OAuthErrorResponses))]
 pub async fn introspect(
     State(state): State<IssuerState>,
-    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let form = read_form(&headers, body)?;
-        state.limit_ip(&ip.limit_key()).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
         let caller = state
             .tokens

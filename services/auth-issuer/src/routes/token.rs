@@ -73,7 +73,7 @@ impl IssuerState {
     }
 
     /// Charges one token-endpoint request to the client address.
-    pub(crate) async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
+    async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
         self.limit(
             RateLimitKey::new("token-ip", ip),
             &self.config.ip_rate_limit,
@@ -113,6 +113,21 @@ fn clip(value: &str) -> &str {
     &value[..end]
 }
 
+/// Charges every request of the OAuth endpoints to its client address before anything else
+/// happens, the body included: a client that sends a head and then trickles (or withholds) its
+/// body has already paid for the request.
+pub(crate) async fn limit_ip_first(
+    State(state): State<IssuerState>,
+    ip: ClientIp,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state.limit_ip(&ip.limit_key()).await {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
 pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
     match error {
         GrantError::InvalidClient => OAuthError::invalid_client(used_basic),
@@ -133,7 +148,6 @@ async fn grant(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<IssuedTokens, OAuthError> {
-    state.limit_ip(&origin.limit_key).await?;
     let (client, used_basic) = client_auth(headers, form)?;
     let scope = form
         .get("scope")
@@ -295,7 +309,6 @@ pub async fn revoke(
     let origin = Origin::from(ip);
     let result = async {
         let form = read_form(&headers, body)?;
-        state.limit_ip(&origin.limit_key).await?;
         let (client, used_basic) = client_auth(&headers, &form)?;
         let token = Secret::new(required(&form, "token", "token is required")?);
         state

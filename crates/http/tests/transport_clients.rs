@@ -1,0 +1,146 @@
+//! Per-client transport limits on a real listener: a client that withholds its body is answered
+//! after the body-read timeout, not the request timeout, and one client address cannot hold
+//! more than its share of the request slots.
+
+use axum::routing::{get, post};
+use axum::Router;
+use portcullis_http::health::{DependencyState, Readiness};
+use portcullis_http::metrics::Metrics;
+use portcullis_http::server::{with_common_layers, Service};
+use portcullis_http::transport::TransportSettings;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+struct AlwaysReady;
+
+impl Readiness for AlwaysReady {
+    fn ready(&self) -> bool {
+        true
+    }
+    fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
+        BTreeMap::new()
+    }
+}
+
+/// Serves `/echo` (reads the whole body) and `/slow` (waits for a permit from the returned
+/// semaphore) under `transport`.
+async fn serve(transport: TransportSettings) -> (SocketAddr, Arc<Semaphore>) {
+    let gate = Arc::new(Semaphore::new(0));
+    let slow_gate = gate.clone();
+    let router = Router::new()
+        .route("/echo", post(|body: bytes::Bytes| async move { body }))
+        .route(
+            "/slow",
+            get(move || async move {
+                let _permit = slow_gate.acquire().await;
+                "slow"
+            }),
+        )
+        .route("/fast", get(|| async { "fast" }));
+    let router = with_common_layers(
+        router,
+        Arc::new(AlwaysReady),
+        Arc::new(Metrics::new()),
+        &transport,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let service = Service::new(listener, router, transport, Vec::new());
+    let addr = service.local_addr();
+    tokio::spawn(service.run_until(std::future::pending()));
+    (addr, gate)
+}
+
+/// Reads an answer's status line; gives up after 10 s (the services here answer long before).
+async fn status_line(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read = async {
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            let n = stream.read(&mut buffer).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an answer within 10 s");
+    let text = String::from_utf8_lossy(&answer);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn settings(request_timeout: Duration) -> TransportSettings {
+    TransportSettings {
+        request_timeout,
+        body_read_timeout: Duration::from_millis(300),
+        max_concurrent_requests_per_client: 2,
+        ..TransportSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn a_withheld_body_is_answered_after_the_body_read_timeout() {
+    // A request timeout far beyond the 10 s this test waits: only the body-read timeout can
+    // answer in time.
+    let (addr, _) = serve(settings(Duration::from_secs(60))).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        .await
+        .unwrap();
+    let status = status_line(&mut stream).await;
+    assert!(
+        status.starts_with("HTTP/1.1 4"),
+        "a client error for the unread body: {status}"
+    );
+}
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_share_of_the_slots() {
+    let (addr, gate) = serve(settings(Duration::from_secs(60))).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // Wait (not assert on time) until both are in flight: a third is then refused.
+    let mut refused = None;
+    for _ in 0..100 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let status = status_line(&mut stream).await;
+        if !status.contains(" 200 ") {
+            refused = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a third request from the address is refused");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    gate.add_permits(2);
+    for mut stream in held {
+        assert!(status_line(&mut stream).await.contains(" 200 "));
+    }
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        status_line(&mut stream).await.contains(" 200 "),
+        "the address's slots are back"
+    );
+}
