@@ -13,6 +13,7 @@ pub mod ratelimit;
 mod request_span;
 pub mod resilience;
 pub mod server;
+pub mod stall_guard;
 pub mod transport;
 
 pub use problem::Problem;

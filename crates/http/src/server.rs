@@ -3,6 +3,7 @@
 use crate::health::Readiness;
 use crate::metrics::{metrics_handler, track_requests, Metrics};
 use crate::problem;
+use crate::stall_guard::StallGuard;
 use crate::transport::{TransportSettings, MAX_HEADER_BYTES};
 use axum::extract::ConnectInfo;
 use axum::routing::get;
@@ -176,8 +177,13 @@ impl Service {
                         request.extensions_mut().insert(ConnectInfo(peer));
                         request
                     });
-            let connection =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let connection = http.serve_connection(
+                TokioIo::new(StallGuard::new(
+                    stream,
+                    self.transport.response_stall_timeout,
+                )),
+                TowerToHyperService::new(service),
+            );
             let connection = connections.watch(connection);
             tokio::spawn(async move {
                 if let Err(error) = connection.await {

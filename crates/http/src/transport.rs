@@ -20,6 +20,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// Tokens are capped at 8 KiB, so 16 KiB leaves room for every legitimate header set.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// How long a client may take none of its response before its connection is closed: long
+/// enough for any client that is reading at all, short enough that clients which stopped
+/// cannot pile up their responses in memory.
+pub const RESPONSE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What a service allows its clients, validated from [`TransportArgs`](crate::transport_args).
 #[derive(Debug, Clone)]
 pub struct TransportSettings {
@@ -37,6 +42,9 @@ pub struct TransportSettings {
     pub max_concurrent_requests_per_client: usize,
     /// After a shutdown signal, how long in-flight requests may run before connections close.
     pub shutdown_grace: Duration,
+    /// Longest a client may take no bytes of its response before its connection is closed
+    /// (see [`crate::stall_guard`]).
+    pub response_stall_timeout: Duration,
     /// Browser origins allowed by CORS; empty means no CORS headers at all.
     pub cors_allowed_origins: Vec<HeaderValue>,
 }
@@ -50,6 +58,7 @@ impl Default for TransportSettings {
             body_read_timeout: Duration::from_secs(5),
             max_concurrent_requests_per_client: 64,
             shutdown_grace: Duration::from_secs(20),
+            response_stall_timeout: RESPONSE_STALL_TIMEOUT,
             cors_allowed_origins: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! Per-client transport limits on a real listener: a client that withholds its body is answered
 //! after the body-read timeout, not the request timeout, and one client address cannot hold
-//! more than its share of the request slots.
+//! more than its share of the request slots, and a client that stops reading its response is
+//! disconnected.
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -15,6 +16,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+
+/// A response far larger than the socket buffers of both ends can hold.
+const LARGE_BODY: usize = 64 << 20;
 
 struct AlwaysReady;
 
@@ -41,7 +45,11 @@ async fn serve(transport: TransportSettings) -> (SocketAddr, Arc<Semaphore>) {
                 "slow"
             }),
         )
-        .route("/fast", get(|| async { "fast" }));
+        .route("/fast", get(|| async { "fast" }))
+        .route(
+            "/large",
+            get(|| async { bytes::Bytes::from(vec![b'x'; LARGE_BODY]) }),
+        );
     let router = with_common_layers(
         router,
         Arc::new(AlwaysReady),
@@ -142,5 +150,31 @@ async fn one_client_address_holds_at_most_its_share_of_the_slots() {
     assert!(
         status_line(&mut stream).await.contains(" 200 "),
         "the address's slots are back"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_response_is_disconnected() {
+    let (addr, _) = serve(TransportSettings {
+        response_stall_timeout: Duration::from_millis(300),
+        ..TransportSettings::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /large HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    // Read nothing for well past the stall timeout: the server's writes stop making progress.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received));
+    // Before the guard the server waited for as long as it took and the whole body arrived; now
+    // the connection ends with what the kernel had buffered (an error or an early end).
+    let _ = read.await.expect("the connection ends within 20 s");
+    assert!(
+        received.len() < LARGE_BODY,
+        "the response was cut off: {} of {LARGE_BODY} bytes",
+        received.len()
     );
 }
