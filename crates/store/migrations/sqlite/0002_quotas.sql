@@ -4,8 +4,11 @@
 -- version of the data API made it (older replicas during a rolling upgrade included).
 --
 -- SQLite can add only virtual generated columns in place, and reading one computes it from the
--- whole document, so the table is rebuilt with a stored size placed before the document: sizes
--- and versions are then read without touching a document's overflow pages.
+-- whole document, so the table is rebuilt: with a stored size placed before the document, and
+-- as an ordinary rowid table. (In a WITHOUT ROWID table every row is one index record, read
+-- whole on every access: looking up one 1 MiB item's version read its whole document, and
+-- planning a list page read every document on it, about 30 ms for 120 documents against
+-- 0.05 ms now.)
 CREATE TABLE items_sized (
     owner   TEXT    NOT NULL,
     id      TEXT    NOT NULL,
@@ -13,7 +16,7 @@ CREATE TABLE items_sized (
     version INTEGER NOT NULL,
     data    TEXT    NOT NULL,
     PRIMARY KEY (owner, id)
-) WITHOUT ROWID;
+);
 INSERT INTO items_sized (owner, id, version, data) SELECT owner, id, version, data FROM items;
 DROP TABLE items;
 ALTER TABLE items_sized RENAME TO items;
