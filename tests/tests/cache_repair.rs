@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use portcullis_cache::LocalCache;
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
+use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{ItemData, ItemId};
 use portcullis_domain::store::{ItemStore, Precondition};
@@ -23,7 +24,7 @@ struct Flaky {
 impl Flaky {
     fn check(&self) -> Result<(), CacheError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(CacheError("down".into()))
+            Err(CacheError(Cause::new("down")))
         } else {
             Ok(())
         }

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use moka::ops::compute::{CompResult, Op};
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
+use portcullis_domain::cause::Cause;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use std::sync::Arc;
@@ -216,8 +217,8 @@ impl RedisCache {
     ) -> Result<T, CacheError> {
         tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| CacheError("redis call timed out".into()))?
-            .map_err(|e| CacheError(e.to_string()))
+            .map_err(|_| CacheError(Cause::new("redis call timed out")))?
+            .map_err(|e| CacheError(Cause::new(e)))
     }
 }
 

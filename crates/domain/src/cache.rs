@@ -1,5 +1,6 @@
 //! The cache port: a shared, expiring key-value store in front of the item store.
 
+use crate::cause::Cause;
 use crate::identity::Subject;
 use crate::item::ItemId;
 use async_trait::async_trait;
@@ -27,8 +28,8 @@ impl CacheKey {
 
 /// Why the cache failed; callers treat every cache failure as a miss and go to the store.
 #[derive(Debug, thiserror::Error)]
-#[error("cache unavailable: {0}")]
-pub struct CacheError(pub String);
+#[error("cache unavailable")]
+pub struct CacheError(#[source] pub Cause);
 
 /// A best-effort expiring byte cache whose writes are versioned: a write never replaces an entry
 /// of a newer version. That is what keeps a slow reader from putting back a value a

@@ -1,5 +1,6 @@
 //! Who may log in: users, OAuth clients and the password check.
 
+use crate::cause::Cause;
 use crate::identity::{ClientId, Username};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
@@ -66,8 +67,8 @@ pub struct ClientRecord {
 
 /// Why the directory could not answer.
 #[derive(Debug, thiserror::Error)]
-#[error("user directory unavailable: {0}")]
-pub struct DirectoryError(pub String);
+#[error("user directory unavailable")]
+pub struct DirectoryError(#[source] pub Cause);
 
 /// Looks up users and clients.
 #[async_trait]

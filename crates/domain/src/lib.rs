@@ -7,6 +7,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod cause;
 pub mod clock;
 pub mod directory;
 pub mod identity;

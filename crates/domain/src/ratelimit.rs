@@ -8,6 +8,7 @@
 //! requests were spread evenly; its error is bounded by the previous slot's count times the share
 //! of that slot still inside the window. Adapters must charge nothing when any window rejects.
 
+use crate::cause::Cause;
 use crate::InvalidValue;
 use async_trait::async_trait;
 use std::fmt;
@@ -190,8 +191,8 @@ impl RateLimitDecision {
 
 /// Why a limiter could not decide; the caller applies its configured degradation mode.
 #[derive(Debug, thiserror::Error)]
-#[error("rate limiter unavailable: {0}")]
-pub struct RateLimitError(pub String);
+#[error("rate limiter unavailable")]
+pub struct RateLimitError(#[source] pub Cause);
 
 /// Decides whether a request may proceed under a policy, charging `cost` to every window of the
 /// key when (and only when) all of them allow it.

@@ -1,5 +1,6 @@
 //! Refresh tokens: opaque, stored only as hashes, rotated on every use, revoked by family.
 
+use crate::cause::Cause;
 use crate::identity::{ClientId, Subject};
 use crate::scope::ScopeSet;
 use async_trait::async_trait;
@@ -174,14 +175,14 @@ pub enum RotateError {
         subject: Subject,
     },
     /// The store could not be reached.
-    #[error("refresh token store unavailable: {0}")]
-    Unavailable(String),
+    #[error("refresh token store unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 /// Why the store failed a write.
 #[derive(Debug, thiserror::Error)]
-#[error("refresh token store unavailable: {0}")]
-pub struct RefreshStoreError(pub String);
+#[error("refresh token store unavailable")]
+pub struct RefreshStoreError(#[source] pub Cause);
 
 /// Keeps refresh tokens (by hash) and their families.
 #[async_trait]

@@ -1,5 +1,6 @@
 //! The item store port: where items live durably.
 
+use crate::cause::Cause;
 use crate::identity::Subject;
 use crate::item::{Item, ItemData, ItemId, Version};
 use async_trait::async_trait;
@@ -169,9 +170,9 @@ pub enum StoreError {
         /// Its limit.
         limit: u64,
     },
-    /// The store could not be reached or failed; the message is for logs, never for callers.
-    #[error("item store unavailable: {0}")]
-    Unavailable(String),
+    /// The store could not be reached or failed; the cause is for logs, never for callers.
+    #[error("item store unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 /// Durable storage of items, partitioned by owner. Every method touches only the given owner's

@@ -1,5 +1,6 @@
 //! Access tokens: the claims Portcullis issues (RFC 9068) and the ports that sign and verify them.
 
+use crate::cause::Cause;
 use crate::identity::{ClientId, Subject};
 use crate::scope::ScopeSet;
 use async_trait::async_trait;
@@ -37,8 +38,8 @@ pub enum SignError {
     #[error("no active signing key")]
     NoActiveKey,
     /// The signing operation failed.
-    #[error("signing failed: {0}")]
-    Failed(String),
+    #[error("signing failed")]
+    Failed(#[source] Cause),
 }
 
 /// Signs access tokens with the issuer's active key. Synchronous: signing is CPU work on a key

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use portcullis_domain::cause::Chain;
 use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_domain::token::VerifiedToken;
 use std::net::SocketAddr;
@@ -254,7 +255,7 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         }
         Err(error) => {
             count(FALLBACK);
-            tracing::warn!(%error, mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
+            tracing::warn!(error = %Chain(&error), mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
             match settings.failure {
                 FailureMode::Open => return next.run(request).await,
                 FailureMode::Closed => return Problem::unavailable().into_response(),

@@ -5,6 +5,7 @@ use crate::metrics::Metrics;
 use async_trait::async_trait;
 use portcullis_domain::breaker::{BreakerState, CircuitBreaker};
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
+use portcullis_domain::cause::Cause;
 use portcullis_domain::ratelimit::{
     RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy, RateLimiter,
 };
@@ -108,7 +109,7 @@ impl RateLimiter for GuardedLimiter {
         policy: &RateLimitPolicy,
         cost: u64,
     ) -> Result<RateLimitDecision, RateLimitError> {
-        let open = RateLimitError("circuit open: the limiter's backend is failing".into());
+        let open = RateLimitError(Cause::new("circuit open: the limiter's backend is failing"));
         self.guard
             .call("ratelimit", open, self.inner.check(key, policy, cost))
             .await
@@ -119,7 +120,7 @@ impl RateLimiter for GuardedLimiter {
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
     ) -> Result<(), RateLimitError> {
-        let open = RateLimitError("circuit open: the limiter's backend is failing".into());
+        let open = RateLimitError(Cause::new("circuit open: the limiter's backend is failing"));
         self.guard
             .call("ratelimit", open, self.inner.reset(key, policy))
             .await
@@ -140,7 +141,7 @@ impl GuardedCache {
 }
 
 fn open_cache() -> CacheError {
-    CacheError("circuit open: the cache backend is failing".into())
+    CacheError(Cause::new("circuit open: the cache backend is failing"))
 }
 
 #[async_trait]

@@ -15,6 +15,7 @@ use crate::jwks::JwkSet;
 use crate::keys::{KeyError, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use portcullis_domain::cause::Chain;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -223,7 +224,7 @@ impl KeyRing {
                 let Some(ring) = ring.upgrade() else { return };
                 let reloaded = tokio::task::spawn_blocking(move || ring.reload()).await;
                 if let Ok(Err(error)) = reloaded {
-                    tracing::error!(%error, "key directory reload failed; keeping the current keys");
+                    tracing::error!(error = %Chain(&error), "key directory reload failed; keeping the current keys");
                 }
             }
         })

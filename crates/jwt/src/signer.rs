@@ -8,6 +8,7 @@
 use crate::keyring::KeyRing;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use portcullis_domain::cause::Cause;
 use portcullis_domain::token::{AccessClaims, AccessTokenSigner, SignError};
 use serde::Serialize;
 use std::sync::Arc;
@@ -71,7 +72,7 @@ impl AccessTokenSigner for JwtSigner {
         token.push_str(&base64_json(&body)?);
         let signature = key
             .sign(token.as_bytes())
-            .map_err(|e| SignError::Failed(e.to_string()))?;
+            .map_err(|e| SignError::Failed(Cause::new(e)))?;
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(token)
@@ -79,6 +80,6 @@ impl AccessTokenSigner for JwtSigner {
 }
 
 fn base64_json(value: &impl Serialize) -> Result<String, SignError> {
-    let json = serde_json::to_vec(value).map_err(|e| SignError::Failed(e.to_string()))?;
+    let json = serde_json::to_vec(value).map_err(|e| SignError::Failed(Cause::new(e)))?;
     Ok(URL_SAFE_NO_PAD.encode(json))
 }

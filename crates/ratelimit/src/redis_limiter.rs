@@ -1,6 +1,7 @@
 //! The Redis sliding-window limiter: every window of a decision in one `EVALSHA`.
 
 use async_trait::async_trait;
+use portcullis_domain::cause::Cause;
 use portcullis_domain::ratelimit::{
     decide, RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy, RateLimiter,
     SlotCounts,
@@ -107,13 +108,13 @@ where
         let reply: Vec<u64> =
             tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
                 .await
-                .map_err(|_| RateLimitError("redis call timed out".into()))?
-                .map_err(|e| RateLimitError(e.to_string()))?;
+                .map_err(|_| RateLimitError(Cause::new("redis call timed out")))?
+                .map_err(|e| RateLimitError(Cause::new(e)))?;
         let n = policy.windows().len();
         if reply.len() != 1 + 3 * n {
-            return Err(RateLimitError(
-                "unexpected reply from the limiter script".into(),
-            ));
+            return Err(RateLimitError(Cause::new(
+                "unexpected reply from the limiter script",
+            )));
         }
         let counts: Vec<SlotCounts> = reply[1..]
             .chunks(3)
@@ -153,8 +154,8 @@ where
         let mut connection = self.connection.clone();
         tokio::time::timeout(self.timeout, command.query_async::<i64>(&mut connection))
             .await
-            .map_err(|_| RateLimitError("redis call timed out".into()))?
-            .map_err(|e| RateLimitError(e.to_string()))
+            .map_err(|_| RateLimitError(Cause::new("redis call timed out")))?
+            .map_err(|e| RateLimitError(Cause::new(e)))
             .map(|_| ())
     }
 }

@@ -5,6 +5,7 @@
 use crate::rows::{self, Current};
 use async_trait::async_trait;
 use futures::StreamExt;
+use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError, Usage};
@@ -19,7 +20,7 @@ pub struct PgItemStore {
 }
 
 fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Unavailable(Cause::new(error))
 }
 
 impl PgItemStore {
@@ -39,7 +40,7 @@ impl PgItemStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(Cause::new(format!("migration failed: {e}"))))?;
         Ok(Self { pool })
     }
 }

@@ -9,6 +9,7 @@
 //! - `PREFIX{rt}:f:<family>`: hash `revoked`, expiring with the family's newest token.
 
 use async_trait::async_trait;
+use portcullis_domain::cause::Cause;
 use portcullis_domain::clock::unix_seconds;
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::refresh::{
@@ -111,8 +112,8 @@ impl std::fmt::Debug for RedisRefreshTokenStore {
     }
 }
 
-fn unavailable(error: impl std::fmt::Display) -> String {
-    error.to_string()
+fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
+    Cause::new(error)
 }
 
 impl RedisRefreshTokenStore {
@@ -144,18 +145,18 @@ impl RedisRefreshTokenStore {
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T, String> {
+    ) -> Result<T, Cause> {
         let mut connection = self.connection.clone();
         tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
             .await
-            .map_err(|_| "redis call timed out".to_string())?
+            .map_err(|_| Cause::new("redis call timed out"))?
             .map_err(unavailable)
     }
 }
 
-fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, String> {
+fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, Cause> {
     let [family, subject, client_id, scope, audience, session_expires_at] = parts else {
-        return Err("malformed refresh token record".into());
+        return Err(Cause::new("malformed refresh token record"));
     };
     let session_expires_at = session_expires_at
         .parse::<u64>()
@@ -175,7 +176,7 @@ fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant,
 fn at_seconds(text: &str) -> Result<SystemTime, RotateError> {
     text.parse::<u64>()
         .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-        .map_err(|e| RotateError::Unavailable(format!("malformed expiry: {e}")))
+        .map_err(|e| RotateError::Unavailable(Cause::new(format!("malformed expiry: {e}"))))
 }
 
 fn unix_millis(at: SystemTime) -> u64 {
@@ -191,7 +192,7 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
         grant: RefreshGrant,
     ) -> Result<(), RefreshStoreError> {
         let audience =
-            serde_json::to_string(&grant.audience).map_err(|e| RefreshStoreError(e.to_string()))?;
+            serde_json::to_string(&grant.audience).map_err(|e| RefreshStoreError(Cause::new(e)))?;
         let mut invocation = self.issue.prepare_invoke();
         invocation
             .key(self.token_key(&token))
@@ -231,9 +232,9 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
                 parse_grant(rest, at_seconds(expires_at)?).map_err(RotateError::Unavailable)
             }
             Some((status, _)) if status == "invalid" => Err(RotateError::Invalid),
-            _ => Err(RotateError::Unavailable(
-                "unexpected reply from the inspect script".into(),
-            )),
+            _ => Err(RotateError::Unavailable(Cause::new(
+                "unexpected reply from the inspect script",
+            ))),
         }
     }
 
@@ -270,8 +271,9 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
                     .map_err(RotateError::Unavailable)
             }
             Some((status, [rest @ .., sealed, expires_at])) if status == "replayed" => {
-                let sealed = SealedToken::from_hex(sealed)
-                    .ok_or_else(|| RotateError::Unavailable("malformed sealed successor".into()))?;
+                let sealed = SealedToken::from_hex(sealed).ok_or_else(|| {
+                    RotateError::Unavailable(Cause::new("malformed sealed successor"))
+                })?;
                 let grant =
                     parse_grant(rest, at_seconds(expires_at)?).map_err(RotateError::Unavailable)?;
                 Ok(Rotation::Replayed { grant, sealed })
@@ -279,12 +281,12 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
             Some((status, [family, subject])) if status == "reused" => Err(RotateError::Reused {
                 family: FamilyId(family.clone()),
                 subject: Subject::new(subject.as_str())
-                    .map_err(|e| RotateError::Unavailable(e.to_string()))?,
+                    .map_err(|e| RotateError::Unavailable(Cause::new(e)))?,
             }),
             Some((status, _)) if status == "invalid" => Err(RotateError::Invalid),
-            _ => Err(RotateError::Unavailable(
-                "unexpected reply from the rotate script".into(),
-            )),
+            _ => Err(RotateError::Unavailable(Cause::new(
+                "unexpected reply from the rotate script",
+            ))),
         }
     }
 
@@ -303,8 +305,8 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
                 .query_async(&mut connection),
         )
         .await
-        .map_err(|_| RefreshStoreError("redis call timed out".into()))?
-        .map_err(|e| RefreshStoreError(e.to_string()))?;
+        .map_err(|_| RefreshStoreError(Cause::new("redis call timed out")))?
+        .map_err(|e| RefreshStoreError(Cause::new(e)))?;
         Ok(revoked.as_deref() == Some("0"))
     }
 

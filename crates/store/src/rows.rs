@@ -2,6 +2,7 @@
 //! precondition and the owner's quota, and planning a page within its byte budget.
 
 use futures::{Stream, StreamExt};
+use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{Listed, Precondition, Quota, StoreError, Usage};
@@ -33,7 +34,8 @@ pub(crate) fn listed(
     data: String,
     stored_version: i64,
 ) -> Result<Item, StoreError> {
-    let id = ItemId::new(id).map_err(|e| StoreError::Unavailable(format!("corrupt row: {e}")))?;
+    let id = ItemId::new(id)
+        .map_err(|e| StoreError::Unavailable(Cause::new(format!("corrupt row: {e}"))))?;
     Ok(item(owner, &id, data, stored_version))
 }
 
@@ -111,7 +113,10 @@ pub(crate) async fn collect_page(
             .map_or_else(|| page.planned_last.to_string(), |item| item.id.to_string())
     });
     let next = next
-        .map(|id| ItemId::new(id).map_err(|e| StoreError::Unavailable(format!("corrupt row: {e}"))))
+        .map(|id| {
+            ItemId::new(id)
+                .map_err(|e| StoreError::Unavailable(Cause::new(format!("corrupt row: {e}"))))
+        })
         .transpose()?;
     Ok(Listed { items, next })
 }

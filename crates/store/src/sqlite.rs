@@ -4,6 +4,7 @@ use crate::rows;
 use crate::rows::Current;
 use async_trait::async_trait;
 use futures::StreamExt;
+use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError, Usage};
@@ -22,7 +23,7 @@ pub struct SqliteItemStore {
 }
 
 fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+    StoreError::Unavailable(Cause::new(error))
 }
 
 impl SqliteItemStore {
@@ -60,7 +61,7 @@ impl SqliteItemStore {
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(Cause::new(format!("migration failed: {e}"))))?;
         Ok(Self {
             pool,
             write_lock: Default::default(),

@@ -11,6 +11,7 @@
 
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
+use portcullis_domain::cause::Chain;
 use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy};
 use sha2::{Digest, Sha256};
 
@@ -65,7 +66,7 @@ impl IssuerState {
         match self.limiter.check(key, policy, cost).await {
             Ok(decision) => Ok(decision),
             Err(error) => {
-                tracing::warn!(%error, "shared login limiter unavailable; using the local one");
+                tracing::warn!(error = %Chain(&error), "shared login limiter unavailable; using the local one");
                 self.local_limiter
                     .check(key, policy, cost)
                     .await
@@ -103,7 +104,7 @@ impl IssuerState {
     pub(crate) async fn login_succeeded(&self, keys: &LoginKeys) {
         for (key, policy) in self.login_policies(keys) {
             if let Err(error) = self.limiter.reset(key, policy).await {
-                tracing::warn!(%error, "login counters could not be reset");
+                tracing::warn!(error = %Chain(&error), "login counters could not be reset");
             }
             // Never fails: in process.
             let _ = self.local_limiter.reset(key, policy).await;

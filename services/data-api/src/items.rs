@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use portcullis_domain::cause::Chain;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version, MAX_ITEM_DATA_LEN};
 use portcullis_domain::scope::{ITEMS_READ, ITEMS_WRITE};
 use portcullis_domain::store::StoreError;
@@ -84,7 +85,7 @@ fn store_problem(error: StoreError) -> Problem {
             ))
         }
         StoreError::Unavailable(reason) => {
-            tracing::error!(%reason, "item store failed");
+            tracing::error!(error = %Chain(&reason), "item store failed");
             Problem::unavailable()
         }
     }

@@ -15,6 +15,7 @@
 
 use super::items::{now_ms, Sleeper, Spawner};
 use crate::cache::{Cache, CacheKey};
+use crate::cause::Chain;
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -172,7 +173,7 @@ impl CacheRepair {
             for (key, rank, entry, ttl) in due {
                 if let Err(error) = self.cache.put(&key, rank, entry, ttl).await {
                     self.note_failure();
-                    tracing::debug!(%error, "cache repair deferred");
+                    tracing::debug!(error = %Chain(&error), "cache repair deferred");
                     break;
                 }
                 let mut pending = self.lock();

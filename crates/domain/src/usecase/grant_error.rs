@@ -1,5 +1,6 @@
 //! Why a grant failed, in RFC 6749 §5.2 terms, and the conversions from the ports' errors.
 
+use crate::cause::Cause;
 use crate::identity::Subject;
 use crate::refresh::RotateError;
 
@@ -28,8 +29,8 @@ pub enum GrantError {
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
     /// A dependency failed or is saturated (`temporarily_unavailable`, 503).
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 pub(super) fn rotate_error(error: RotateError) -> GrantError {
@@ -40,6 +41,7 @@ pub(super) fn rotate_error(error: RotateError) -> GrantError {
     }
 }
 
-pub(super) fn unavailable(error: impl std::fmt::Display) -> GrantError {
-    GrantError::Unavailable(error.to_string())
+/// A dependency's failure, its cause kept for the logs.
+pub(super) fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> GrantError {
+    GrantError::Unavailable(Cause::new(error))
 }

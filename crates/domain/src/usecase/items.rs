@@ -12,6 +12,7 @@ pub use super::item_policy::{
     DEFAULT_PAGE_MAX_BYTES, MAX_PAGE_ITEMS,
 };
 use crate::cache::{Cache, CacheKey};
+use crate::cause::Chain;
 use crate::identity::Subject;
 use crate::item::{Item, ItemData, ItemId};
 use crate::store::{ItemStore, Precondition, StoreError};
@@ -181,7 +182,7 @@ impl ItemService {
             Ok(None) => CacheResult::Miss,
             Err(error) => {
                 self.loader.repair.note_failure();
-                tracing::warn!(%error, "cache read failed; reading from the store");
+                tracing::warn!(error = %Chain(&error), "cache read failed; reading from the store");
                 CacheResult::Bypass
             }
         };
@@ -193,7 +194,7 @@ impl ItemService {
             Ok(item) => Ok((item, result)),
             Err(error) => match stale_fallback {
                 Some(stale) => {
-                    tracing::warn!(%error, "item store failed; serving a stale copy");
+                    tracing::warn!(error = %Chain(&error), "item store failed; serving a stale copy");
                     Ok((stale, CacheResult::Stale))
                 }
                 None => Err(error),
@@ -356,7 +357,7 @@ impl Loader {
     ) {
         if let Err(error) = self.cache.put(key, rank, entry.clone(), ttl).await {
             self.repair.note_failure();
-            tracing::warn!(%error, key = key.as_str(), "cache write failed");
+            tracing::warn!(error = %Chain(&error), key = key.as_str(), "cache write failed");
             if write_through {
                 let policy = &self.policy;
                 let longest_entry = policy.ttl.mul_f64(1.1)

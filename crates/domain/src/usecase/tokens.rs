@@ -2,6 +2,7 @@
 
 pub use super::grant_error::GrantError;
 use super::grant_error::{rotate_error, unavailable};
+use crate::cause::Cause;
 use crate::clock::{unix_seconds, Clock};
 use crate::directory::{ClientRecord, GrantType, PasswordVerifier, UserDirectory};
 use crate::identity::{ClientId, Subject, Username};
@@ -210,8 +211,9 @@ impl TokenService {
             None,
         )?;
         let next = new_refresh_token();
-        let sealed = SealedToken::seal(refresh_token.expose(), &next)
-            .ok_or_else(|| GrantError::Unavailable("refresh token generation".into()))?;
+        let sealed = SealedToken::seal(refresh_token.expose(), &next).ok_or_else(|| {
+            GrantError::Unavailable(Cause::new("refresh token generation failed"))
+        })?;
         let successor = Successor {
             hash: RefreshTokenHash::of(&next),
             sealed,

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use claims::Claims;
 use fetch::KeysByKid;
 use jsonwebtoken::{Algorithm, Validation};
+use portcullis_domain::cause::Chain;
 use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
@@ -230,7 +231,7 @@ impl JwksVerifier {
                 Ok(())
             }
             Err(error) => {
-                tracing::warn!(%error, "fetching the issuer key set failed");
+                tracing::warn!(error = %Chain(&error), "fetching the issuer key set failed");
                 Err(error)
             }
         }

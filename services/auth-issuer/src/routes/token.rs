@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use portcullis_domain::cause::Chain;
 use portcullis_domain::identity::{Username, MAX_IDENTIFIER_LEN};
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
 use portcullis_domain::scope::ScopeSet;
@@ -56,7 +57,7 @@ impl IssuerState {
         let decision = match self.limiter.check(&key, policy, 1).await {
             Ok(decision) => decision,
             Err(error) => {
-                tracing::warn!(%error, "shared login limiter unavailable; using the local one");
+                tracing::warn!(error = %Chain(&error), "shared login limiter unavailable; using the local one");
                 self.local_limiter
                     .check(&key, policy, 1)
                     .await
@@ -136,7 +137,7 @@ pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
         GrantError::InvalidScope => OAuthError::invalid_scope(),
         GrantError::InvalidRequest(message) => OAuthError::invalid_request(message),
         GrantError::Unavailable(reason) => {
-            tracing::error!(%reason, "token request failed on a dependency");
+            tracing::error!(error = %Chain(&reason), "token request failed on a dependency");
             OAuthError::unavailable()
         }
     }
