@@ -17,7 +17,7 @@ const DURATION: Duration = Duration::from_secs(5);
 
 /// Commands clients sent: script invocations and plain commands, but not the commands a script
 /// runs inside Redis (INFO counts those too).
-async fn commands(connection: &mut portcullis_ratelimit::ConnectionManager) -> u64 {
+async fn commands(connection: &mut portcullis_redis::ConnectionManager) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(connection)

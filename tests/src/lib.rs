@@ -428,7 +428,7 @@ pub struct LocalRedisServer {
     /// The port it listens on (for `redis-benchmark`).
     pub port: u16,
     /// A connection to it.
-    pub connection: portcullis_ratelimit::ConnectionManager,
+    pub connection: portcullis_redis::ConnectionManager,
 }
 
 impl Drop for LocalRedisServer {
@@ -460,9 +460,7 @@ pub async fn start_local_redis_server() -> LocalRedisServer {
         .expect("redis-server is installed (apt-get install redis-server)");
     let url = format!("redis://127.0.0.1:{port}");
     for _ in 0..50 {
-        if let Ok(connection) =
-            portcullis_ratelimit::connect_redis(&url, Duration::from_secs(1)).await
-        {
+        if let Ok(connection) = portcullis_redis::connect(&url, Duration::from_secs(1)).await {
             return LocalRedisServer {
                 process,
                 port,

@@ -154,7 +154,7 @@ async fn a_stampede_across_two_replicas_costs_one_store_query() {
         .unwrap();
     assert_eq!(put.status(), 200);
     // Empty the shared cache: the item is now cold for both replicas.
-    let mut admin = portcullis_ratelimit::connect_redis(&redis.url, Duration::from_secs(5))
+    let mut admin = portcullis_redis::connect(&redis.url, Duration::from_secs(5))
         .await
         .unwrap();
     let _: () = redis::cmd("FLUSHALL")

@@ -3,7 +3,8 @@
 
 use portcullis_cache::RedisCache;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
-use portcullis_ratelimit::{connect_redis, RedisRateLimiter};
+use portcullis_ratelimit::RedisRateLimiter;
+use portcullis_redis::connect as connect_redis;
 use portcullis_store::RedisRefreshTokenStore;
 use portcullis_tests::{start_redis, Stack, StackOptions};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ async fn one_decision_is_one_redis_command_and_every_key_expires() {
     }
 }
 
-async fn evalsha_calls(connection: &mut portcullis_ratelimit::ConnectionManager) -> u64 {
+async fn evalsha_calls(connection: &mut portcullis_redis::ConnectionManager) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(connection)

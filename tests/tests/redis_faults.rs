@@ -5,7 +5,8 @@
 use data_api::Config;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_http::ratelimit::FailureMode;
-use portcullis_ratelimit::{connect_redis, RedisRateLimiter};
+use portcullis_ratelimit::RedisRateLimiter;
+use portcullis_redis::connect as connect_redis;
 use portcullis_tests::{start_redis, start_redis_on_fixed_port, Stack, StackOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client_ip;
 pub mod client_limits;
+pub mod config_error;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

@@ -3,6 +3,7 @@
 //! bounded amount and get a clear answer, not a growing queue.
 
 use crate::client_limits::{self, PerClientInFlight};
+use crate::config_error::ConfigError;
 use crate::problem::Problem;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::from_fn_with_state;
@@ -73,10 +74,13 @@ impl TransportSettings {
         max_concurrent_requests: usize,
         shutdown_grace: Duration,
         cors_allowed_origins: &[String],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         let at_least = |value: Duration, min_ms: u64, name: &str| {
             if value < Duration::from_millis(min_ms) {
-                Err(format!("{prefix}_{name} must be at least {min_ms}ms"))
+                Err(ConfigError::invalid(
+                    format!("{prefix}_{name}"),
+                    format!("must be at least {min_ms}ms"),
+                ))
             } else {
                 Ok(())
             }
@@ -84,19 +88,26 @@ impl TransportSettings {
         at_least(request_timeout, 100, "REQUEST_TIMEOUT")?;
         at_least(header_read_timeout, 100, "HEADER_READ_TIMEOUT")?;
         if max_concurrent_requests == 0 {
-            return Err(format!(
-                "{prefix}_MAX_CONCURRENT_REQUESTS must be at least 1"
+            return Err(ConfigError::invalid(
+                format!("{prefix}_MAX_CONCURRENT_REQUESTS"),
+                "must be at least 1",
             ));
         }
         if shutdown_grace > Duration::from_secs(300) {
-            return Err(format!("{prefix}_SHUTDOWN_GRACE must be at most 5m"));
+            return Err(ConfigError::invalid(
+                format!("{prefix}_SHUTDOWN_GRACE"),
+                "must be at most 5m",
+            ));
         }
         let cors_allowed_origins = cors_allowed_origins
             .iter()
             .map(|origin| parse_origin(origin))
             .collect::<Result<_, _>>()
             .map_err(|bad| {
-                format!("{prefix}_CORS_ALLOWED_ORIGINS: {bad:?} is not an origin like https://app.example.com")
+                ConfigError::invalid(
+                    format!("{prefix}_CORS_ALLOWED_ORIGINS"),
+                    format!("must list origins like https://app.example.com, not {bad:?}"),
+                )
             })?;
         Ok(Self {
             request_timeout,
@@ -115,17 +126,19 @@ impl TransportSettings {
         prefix: &str,
         body_read_timeout: Duration,
         max_concurrent_requests_per_client: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         if body_read_timeout < Duration::from_millis(100)
             || body_read_timeout > self.request_timeout
         {
-            return Err(format!(
-                "{prefix}_BODY_READ_TIMEOUT must be between 100ms and {prefix}_REQUEST_TIMEOUT"
+            return Err(ConfigError::invalid(
+                format!("{prefix}_BODY_READ_TIMEOUT"),
+                format!("must be between 100ms and {prefix}_REQUEST_TIMEOUT"),
             ));
         }
         if max_concurrent_requests_per_client == 0 {
-            return Err(format!(
-                "{prefix}_MAX_CONCURRENT_REQUESTS_PER_CLIENT must be at least 1"
+            return Err(ConfigError::invalid(
+                format!("{prefix}_MAX_CONCURRENT_REQUESTS_PER_CLIENT"),
+                "must be at least 1",
             ));
         }
         self.body_read_timeout = body_read_timeout;
@@ -261,7 +274,9 @@ macro_rules! transport_args {
 
         impl TransportArgs {
             /// The validated settings.
-            pub fn settings(&self) -> Result<$crate::transport::TransportSettings, String> {
+            pub fn settings(
+                &self,
+            ) -> Result<$crate::transport::TransportSettings, $crate::config_error::ConfigError> {
                 $crate::transport::TransportSettings::new(
                     $prefix,
                     self.request_timeout,
@@ -284,7 +299,7 @@ macro_rules! transport_args {
 mod tests {
     use super::*;
 
-    fn settings(origins: &[&str]) -> Result<TransportSettings, String> {
+    fn settings(origins: &[&str]) -> Result<TransportSettings, ConfigError> {
         let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
         let d = TransportSettings::default();
         TransportSettings::new(
@@ -309,7 +324,7 @@ mod tests {
         ] {
             let error = settings(&[bad]).unwrap_err();
             assert!(
-                error.contains("TEST_CORS_ALLOWED_ORIGINS"),
+                error.to_string().starts_with("TEST_CORS_ALLOWED_ORIGINS "),
                 "{bad}: {error}"
             );
         }

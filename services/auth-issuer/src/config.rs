@@ -110,16 +110,8 @@ pub struct Config {
     pub transport: TransportArgs,
 }
 
-/// Why the configuration was refused at start-up.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required setting is missing.
-    #[error("{0} is required")]
-    Missing(&'static str),
-    /// A setting is out of its allowed range.
-    #[error("{0}")]
-    OutOfRange(String),
-}
+/// Why the configuration was refused at start-up (shared with the data API).
+pub use portcullis_http::config_error::ConfigError;
 
 impl Config {
     /// The configuration from environment variables and defaults alone (no command line), for
@@ -137,31 +129,36 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let minute = Duration::from_secs(60);
         if self.access_token_ttl < minute || self.access_token_ttl > 60 * minute {
-            return Err(ConfigError::OutOfRange(format!(
-                "ISSUER_ACCESS_TOKEN_TTL must be between 1m and 60m (got {})",
-                humantime::format_duration(self.access_token_ttl)
-            )));
+            return Err(ConfigError::invalid(
+                "ISSUER_ACCESS_TOKEN_TTL",
+                format!(
+                    "must be between 1m and 60m (got {})",
+                    humantime::format_duration(self.access_token_ttl)
+                ),
+            ));
         }
         if self.refresh_token_ttl < self.access_token_ttl {
-            return Err(ConfigError::OutOfRange(
-                "ISSUER_REFRESH_TOKEN_TTL must not be shorter than the access-token lifetime"
-                    .into(),
+            return Err(ConfigError::invalid(
+                "ISSUER_REFRESH_TOKEN_TTL",
+                "must not be shorter than the access-token lifetime",
             ));
         }
         if self.refresh_absolute_lifetime < self.refresh_token_ttl {
-            return Err(ConfigError::OutOfRange(
-                "ISSUER_REFRESH_ABSOLUTE_LIFETIME must not be shorter than ISSUER_REFRESH_TOKEN_TTL"
-                    .into(),
+            return Err(ConfigError::invalid(
+                "ISSUER_REFRESH_ABSOLUTE_LIFETIME",
+                "must not be shorter than ISSUER_REFRESH_TOKEN_TTL",
             ));
         }
         if self.refresh_reuse_grace > Duration::from_secs(60) {
-            return Err(ConfigError::OutOfRange(
-                "ISSUER_REFRESH_REUSE_GRACE must be at most 60s".into(),
+            return Err(ConfigError::invalid(
+                "ISSUER_REFRESH_REUSE_GRACE",
+                "must be at most 60s",
             ));
         }
         if self.issuer_url.ends_with('/') || !self.issuer_url.starts_with("http") {
-            return Err(ConfigError::OutOfRange(
-                "ISSUER_URL must be an http(s) URL without a trailing slash".into(),
+            return Err(ConfigError::invalid(
+                "ISSUER_URL",
+                "must be an http(s) URL without a trailing slash",
             ));
         }
         if self.keys_dir.is_none() {
@@ -170,7 +167,7 @@ impl Config {
         if self.users_file.is_none() {
             return Err(ConfigError::Missing("ISSUER_USERS_FILE (--users-file)"));
         }
-        self.transport.settings().map_err(ConfigError::OutOfRange)?;
+        self.transport.settings()?;
         Ok(())
     }
 }

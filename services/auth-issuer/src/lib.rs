@@ -38,25 +38,25 @@ pub use portcullis_http::server::Service as App;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The configuration breaks a rule.
-    #[error("configuration: {0}")]
+    #[error("configuration")]
     Config(#[from] config::ConfigError),
     /// The signing keys could not be loaded.
-    #[error("signing keys: {0}")]
+    #[error("signing keys")]
     Keys(#[from] portcullis_jwt::KeyRingError),
     /// The users file is unusable.
-    #[error("{0}")]
+    #[error("users and clients file")]
     Users(#[from] portcullis_store::UsersFileError),
     /// Redis could not be reached at start-up.
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("redis")]
+    Redis(#[source] portcullis_redis::ConnectError),
     /// The password hasher could not start.
-    #[error("password hashing: {0}")]
+    #[error("password hashing")]
     Password(#[from] portcullis_domain::directory::PasswordError),
     /// The verifier behind token introspection could not be created.
-    #[error("introspection: {0}")]
+    #[error("introspection")]
     Introspection(#[from] portcullis_jwt::FetchError),
     /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -128,10 +128,7 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
 /// Like [`build`], on a listener the caller bound (to know the address before building).
 pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
     config.validate()?;
-    let transport = config
-        .transport
-        .settings()
-        .map_err(config::ConfigError::OutOfRange)?;
+    let transport = config.transport.settings()?;
     let keys_dir = config
         .keys_dir
         .clone()
@@ -150,7 +147,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let (limiter, refresh_tokens): (Arc<dyn RateLimiter>, Arc<dyn RefreshTokenStore>) =
         match &config.redis_url {
             Some(url) => {
-                let connection = portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+                let connection = portcullis_redis::connect(url, Duration::from_secs(5))
                     .await
                     .map_err(BuildError::Redis)?;
                 let timeout = config.redis_timeout;

@@ -6,6 +6,7 @@ use portcullis_domain::usecase::items::{
     DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER, DEFAULT_PAGE_MAX_BYTES,
 };
 use portcullis_http::client_ip::TrustedProxies;
+use portcullis_http::config_error::ConfigError;
 use portcullis_http::ratelimit::{FailureMode, LimitRule};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -182,38 +183,59 @@ impl Config {
     }
 
     /// Checks the rules clap cannot express.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.issuer.ends_with('/') || !self.issuer.starts_with("http") {
-            return Err("DATA_API_ISSUER must be an http(s) URL without a trailing slash".into());
+            return Err(ConfigError::invalid(
+                "DATA_API_ISSUER",
+                "must be an http(s) URL without a trailing slash",
+            ));
         }
         if self.audience.is_empty() {
-            return Err("DATA_API_AUDIENCE must not be empty".into());
+            return Err(ConfigError::invalid(
+                "DATA_API_AUDIENCE",
+                "must not be empty",
+            ));
         }
         if self.token_leeway > Duration::from_secs(60) {
-            return Err("DATA_API_TOKEN_LEEWAY must be at most 60s".into());
+            return Err(ConfigError::invalid(
+                "DATA_API_TOKEN_LEEWAY",
+                "must be at most 60s",
+            ));
         }
         if self.jwks_min_refresh_interval < Duration::from_secs(1) {
-            return Err("DATA_API_JWKS_MIN_REFRESH_INTERVAL must be at least 1s".into());
+            return Err(ConfigError::invalid(
+                "DATA_API_JWKS_MIN_REFRESH_INTERVAL",
+                "must be at least 1s",
+            ));
         }
-        if self.page_max_bytes == 0 || self.body_memory_mib == 0 {
-            return Err(
-                "DATA_API_PAGE_MAX_BYTES and DATA_API_BODY_MEMORY_MIB must be at least 1".into(),
-            );
+        if self.page_max_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "DATA_API_PAGE_MAX_BYTES",
+                "must be at least 1",
+            ));
         }
-        if self.body_memory_mib > 4095 {
-            return Err("DATA_API_BODY_MEMORY_MIB must be at most 4095".into());
+        if !(1..=4095).contains(&self.body_memory_mib) {
+            return Err(ConfigError::invalid(
+                "DATA_API_BODY_MEMORY_MIB",
+                "must be 1 to 4095",
+            ));
         }
         let largest = crate::items::largest_reservation(self.page_max_bytes) as u64;
         if self.body_memory_mib * MIB < largest {
-            return Err(format!(
-                "DATA_API_BODY_MEMORY_MIB must hold the largest request, at least {} MiB with \
-                 DATA_API_PAGE_MAX_BYTES={}",
-                largest.div_ceil(MIB),
-                self.page_max_bytes
+            return Err(ConfigError::invalid(
+                "DATA_API_BODY_MEMORY_MIB",
+                format!(
+                    "must hold the largest request: at least {} MiB with DATA_API_PAGE_MAX_BYTES={}",
+                    largest.div_ceil(MIB),
+                    self.page_max_bytes
+                ),
             ));
         }
         if self.replicas == 0 {
-            return Err("DATA_API_REPLICAS must be at least 1".into());
+            return Err(ConfigError::invalid(
+                "DATA_API_REPLICAS",
+                "must be at least 1",
+            ));
         }
         self.transport.settings()?;
         Ok(())

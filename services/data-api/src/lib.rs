@@ -23,6 +23,7 @@ use portcullis_domain::token::TokenVerifier;
 use portcullis_domain::usecase::items::{CachePolicy, CacheResult, ItemLimits, ItemService};
 use portcullis_http::auth::{require_bearer, AuthState};
 use portcullis_http::client_ip::resolve_client_ip;
+use portcullis_http::config_error::ConfigError;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
 use portcullis_http::ratelimit::{
@@ -46,19 +47,19 @@ pub use portcullis_http::server::Service as App;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The configuration breaks a rule.
-    #[error("configuration: {0}")]
-    Config(String),
+    #[error("configuration")]
+    Config(#[from] portcullis_http::config_error::ConfigError),
     /// The item store could not be opened.
-    #[error("item store: {0}")]
+    #[error("item store")]
     Store(#[from] portcullis_domain::store::StoreError),
     /// Redis could not be reached at start-up.
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("redis")]
+    Redis(#[source] portcullis_redis::ConnectError),
     /// The JWKS client could not be created.
-    #[error("token verifier: {0}")]
+    #[error("token verifier")]
     Verifier(#[from] portcullis_jwt::verifier::FetchError),
     /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -151,9 +152,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ItemStore>, BuildError> {
         .await?;
         return Ok(Arc::new(store));
     }
-    Err(BuildError::Config(
-        "DATA_API_DATABASE_URL must be sqlite://PATH or postgres://...".into(),
-    ))
+    Err(BuildError::Config(ConfigError::invalid(
+        "DATA_API_DATABASE_URL",
+        "must be sqlite://PATH or postgres://...",
+    )))
 }
 
 /// Validates the configuration, opens the store, connects to Redis if configured, starts the
@@ -170,8 +172,8 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
 
 /// Like [`build`], on a listener the caller bound (to know the address before building).
 pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
-    config.validate().map_err(BuildError::Config)?;
-    let transport = config.transport.settings().map_err(BuildError::Config)?;
+    config.validate()?;
+    let transport = config.transport.settings()?;
     let metrics = Arc::new(Metrics::new());
     Metrics::zero(&metrics.ratelimit_decisions, DECISIONS);
     Metrics::zero(
@@ -198,7 +200,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     let (limiter_guard, cache_guard) = (guard("redis_ratelimit"), guard("redis_cache"));
     let (limiter, cache): (Arc<dyn RateLimiter>, Arc<dyn Cache>) = match &config.redis_url {
         Some(url) => {
-            let connection = portcullis_ratelimit::connect_redis(url, Duration::from_secs(5))
+            let connection = portcullis_redis::connect(url, Duration::from_secs(5))
                 .await
                 .map_err(BuildError::Redis)?;
             let timeout = config.redis_timeout;
