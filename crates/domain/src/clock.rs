@@ -24,6 +24,13 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
         .as_secs()
 }
 
+/// Milliseconds since the Unix epoch, saturating at zero for times before it (the unit of
+/// cache entry freshness, shared by every replica).
+pub fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

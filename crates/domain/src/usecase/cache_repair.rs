@@ -13,8 +13,9 @@
 //! One gap remains: a writer cut off from the cache while other replicas still reach it leaves
 //! them serving the old value until it reconnects and repairs, or the entry expires.
 
-use super::items::{now_ms, Sleeper, Spawner};
+use super::items::{Sleeper, Spawner};
 use crate::cache::{Cache, CacheKey};
+use crate::clock::{unix_millis, Clock};
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,6 +83,7 @@ pub(crate) struct CacheRepair {
     running: AtomicBool,
     spawn: Spawner,
     sleep: Sleeper,
+    clock: Arc<dyn Clock>,
 }
 
 impl CacheRepair {
@@ -90,6 +92,7 @@ impl CacheRepair {
         grace: Duration,
         spawn: Spawner,
         sleep: Sleeper,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             cache,
@@ -99,12 +102,17 @@ impl CacheRepair {
             running: AtomicBool::new(false),
             spawn,
             sleep,
+            clock,
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
     }
 
     /// Records that a cache call failed just now.
     pub(crate) fn note_failure(&self) {
-        self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_failure_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// Whether a cache hit for `key` may be served: not while a write to it is still owed, nor
@@ -126,7 +134,7 @@ impl CacheRepair {
         ttl: Duration,
         keep_for: Duration,
     ) {
-        let give_up_at_ms = now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
+        let give_up_at_ms = self.now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
         {
             let mut pending = self.lock();
             if !pending.has_room(&key, &entry) {
@@ -159,7 +167,7 @@ impl CacheRepair {
     async fn run(self: Arc<Self>) {
         loop {
             (self.sleep)(RETRY_EVERY).await;
-            let now = now_ms();
+            let now = self.now_ms();
             let due: Vec<(CacheKey, u64, Arc<[u8]>, Duration)> = {
                 let mut pending = self.lock();
                 pending.retain_until(now);
