@@ -206,6 +206,62 @@ impl CacheRepair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::CacheError;
+    use crate::clock::ManualClock;
+    use async_trait::async_trait;
+    use std::time::SystemTime;
+
+    /// A cache in an outage: every call fails.
+    struct Down;
+
+    #[async_trait]
+    impl Cache for Down {
+        async fn get(&self, _: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn put(
+            &self,
+            _: &CacheKey,
+            _: u64,
+            _: Arc<[u8]>,
+            _: Duration,
+        ) -> Result<bool, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn lease(&self, _: &CacheKey, _: Duration) -> Result<bool, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn await_fill(
+            &self,
+            _: &CacheKey,
+            _: Duration,
+        ) -> Result<Option<Arc<[u8]>>, CacheError> {
+            Err(CacheError("down".into()))
+        }
+    }
+
+    #[test]
+    fn hits_are_distrusted_for_the_grace_period_after_a_failure_by_the_injected_clock() {
+        let grace = Duration::from_secs(5);
+        // Far from the system's time, so a failure dated by the system clock would show.
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + grace * 1000));
+        let repair = CacheRepair::new(
+            Arc::new(Down),
+            grace,
+            Arc::new(|_| {}),
+            Arc::new(|_| async {}.boxed()),
+            clock.clone(),
+        );
+        let owner = crate::identity::Subject::new("owner").unwrap();
+        let key = CacheKey::item(&owner, &crate::item::ItemId::new("doc").unwrap());
+        let now = || crate::clock::unix_millis(clock.now());
+        assert!(repair.trusts(&key, now()), "no failure seen yet");
+        repair.note_failure();
+        clock.advance(grace - Duration::from_millis(1));
+        assert!(!repair.trusts(&key, now()), "within the grace period");
+        clock.advance(Duration::from_millis(1));
+        assert!(repair.trusts(&key, now()), "the grace period is over");
+    }
 
     fn pending(bytes: usize) -> Pending {
         Pending {
