@@ -6,6 +6,7 @@
 //! Run: `cargo bench -p portcullis-tests --bench cache_hit`.
 
 use portcullis_cache::RedisCache;
+use portcullis_domain::clock::SystemClock;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{ItemData, ItemId};
 use portcullis_domain::store::Precondition;
@@ -37,6 +38,7 @@ async fn main() {
             tokio::spawn(f);
         }),
         Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
+        Arc::new(SystemClock),
     ));
     let owner = Subject::new("alice").expect("subject");
     let id = ItemId::new("bench").expect("id");

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use portcullis_cache::LocalCache;
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
 use portcullis_domain::cause::Cause;
+use portcullis_domain::clock::ManualClock;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{ItemData, ItemId};
 use portcullis_domain::store::{ItemStore, Precondition};
@@ -13,7 +14,10 @@ use portcullis_domain::usecase::items::{CachePolicy, CacheResult, ItemService};
 use portcullis_store::SqliteItemStore;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// How long a replica distrusts the cache after seeing it fail.
+const RECOVERY_GRACE: Duration = Duration::from_millis(300);
 
 /// A cache that fails every call while `down` is set, like Redis during an outage.
 struct Flaky {
@@ -61,18 +65,21 @@ impl Cache for Flaky {
     }
 }
 
-fn replica(store: Arc<dyn ItemStore>, cache: Arc<Flaky>) -> ItemService {
+/// A replica whose cache entries and failures are dated by `clock`; its repair loop is paced by
+/// the runtime, which the clock does not move.
+fn replica(store: Arc<dyn ItemStore>, cache: Arc<Flaky>, clock: Arc<ManualClock>) -> ItemService {
     ItemService::new(
         store,
         cache,
         CachePolicy {
-            recovery_grace: Duration::from_millis(300),
+            recovery_grace: RECOVERY_GRACE,
             ..CachePolicy::default()
         },
         Arc::new(|task| {
             tokio::spawn(task);
         }),
         Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
+        clock,
     )
 }
 
@@ -91,9 +98,10 @@ async fn a_write_lost_in_a_cache_outage_is_never_served_stale() {
         inner: LocalCache::new(1 << 20),
         down: AtomicBool::new(false),
     });
+    let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let (writer, reader) = (
-        replica(store.clone(), cache.clone()),
-        replica(store, cache.clone()),
+        replica(store.clone(), cache.clone(), clock.clone()),
+        replica(store, cache.clone(), clock.clone()),
     );
     let (owner, id) = (Subject::new("alice").unwrap(), ItemId::new("doc").unwrap());
 
@@ -172,7 +180,7 @@ async fn a_write_lost_in_a_cache_outage_is_never_served_stale() {
     );
 
     // After the grace period both replicas trust the cache again, and it is current.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(RECOVERY_GRACE);
     for replica in [&writer, &reader] {
         let (seen, how) = replica.get(&owner, &id).await.expect("read");
         assert_eq!(

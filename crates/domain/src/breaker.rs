@@ -2,7 +2,8 @@
 //! a dead Redis costs callers nothing instead of one timeout each; then one probe at a time
 //! finds out whether it is back.
 
-use std::sync::Mutex;
+use crate::clock::{Clock, SystemClock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the breaker currently lets through.
@@ -40,6 +41,7 @@ pub struct CircuitBreaker {
     state: Mutex<State>,
     threshold: u32,
     cool_down: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl CircuitBreaker {
@@ -49,7 +51,15 @@ impl CircuitBreaker {
             state: Mutex::new(State::Closed { failures: 0 }),
             threshold: threshold.max(1),
             cool_down,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Reads time from `clock` instead of the system's, so a test can end a cool-down by
+    /// advancing a manual clock instead of sleeping through it.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -60,7 +70,7 @@ impl CircuitBreaker {
     /// through as a probe; a probe that never reports back is replaced after another cool-down.
     pub fn allow(&self) -> bool {
         let mut state = self.lock();
-        let now = Instant::now();
+        let now = self.clock.instant();
         match *state {
             State::Closed { .. } => true,
             State::Open { until } if now >= until => {
@@ -85,7 +95,7 @@ impl CircuitBreaker {
     pub fn record_failure(&self) {
         let mut state = self.lock();
         let open = State::Open {
-            until: Instant::now() + self.cool_down,
+            until: self.clock.instant() + self.cool_down,
         };
         *state = match *state {
             State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
@@ -99,7 +109,7 @@ impl CircuitBreaker {
     pub fn state(&self) -> BreakerState {
         match *self.lock() {
             State::Closed { .. } => BreakerState::Closed,
-            State::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
+            State::Open { until } if self.clock.instant() >= until => BreakerState::HalfOpen,
             State::Open { .. } => BreakerState::Open,
             State::HalfOpen { .. } => BreakerState::HalfOpen,
         }
@@ -109,10 +119,14 @@ impl CircuitBreaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use std::time::SystemTime;
 
     #[test]
     fn opens_after_the_threshold_and_probes_after_the_cool_down() {
-        let breaker = CircuitBreaker::new(3, Duration::from_millis(30));
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH));
+        let cool_down = Duration::from_millis(30);
+        let breaker = CircuitBreaker::new(3, cool_down).with_clock(clock.clone());
         for _ in 0..2 {
             assert!(breaker.allow());
             breaker.record_failure();
@@ -121,16 +135,33 @@ mod tests {
         breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
         assert!(!breaker.allow(), "open: fail fast");
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(cool_down - Duration::from_millis(1));
+        assert!(!breaker.allow(), "still cooling down");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
         assert!(breaker.allow(), "one probe after the cool-down");
         assert!(!breaker.allow(), "only one probe at a time");
         breaker.record_failure();
         assert!(!breaker.allow(), "a failed probe opens again");
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(cool_down);
         assert!(breaker.allow());
         breaker.record_success();
         assert_eq!(breaker.state(), BreakerState::Closed);
         assert!(breaker.allow() && breaker.allow());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_back_is_replaced_after_another_cool_down() {
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH));
+        let cool_down = Duration::from_secs(5);
+        let breaker = CircuitBreaker::new(1, cool_down).with_clock(clock.clone());
+        breaker.record_failure();
+        clock.advance(cool_down);
+        assert!(breaker.allow(), "the first probe");
+        clock.advance(cool_down - Duration::from_millis(1));
+        assert!(!breaker.allow(), "the probe is still out");
+        clock.advance(Duration::from_millis(1));
+        assert!(breaker.allow(), "a lost probe is replaced");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Time as a port, so expiry and sliding windows can be tested without sleeping.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time; injected so tests can move time by hand.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// A monotonic reading, for intervals that a step of the wall clock must neither stretch
+    /// nor cut short (a circuit breaker's cool-down).
+    fn instant(&self) -> Instant;
 
     /// The current time as whole seconds since the Unix epoch (the unit of JWT claims).
     fn unix_seconds(&self) -> u64 {
@@ -20,6 +24,13 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
         .as_secs()
 }
 
+/// Milliseconds since the Unix epoch, saturating at zero for times before it (the unit of
+/// cache entry freshness, shared by every replica).
+pub fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The real clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -28,31 +39,47 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
-/// A clock that only moves when told to; for tests of expiry and windows.
+/// A clock that only moves when told to; for tests of expiry and windows. Its wall-clock and
+/// monotonic readings move together.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: std::sync::Mutex<SystemTime>,
+    start: SystemTime,
+    origin: Instant,
+    advanced: std::sync::Mutex<Duration>,
 }
 
 impl ManualClock {
     /// A clock stopped at `start`.
     pub fn new(start: SystemTime) -> Self {
         Self {
-            now: std::sync::Mutex::new(start),
+            start,
+            origin: Instant::now(),
+            advanced: std::sync::Mutex::new(Duration::ZERO),
         }
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        *self.advanced() += by;
+    }
+
+    fn advanced(&self) -> std::sync::MutexGuard<'_, Duration> {
+        self.advanced.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+        self.start + *self.advanced()
+    }
+
+    fn instant(&self) -> Instant {
+        self.origin + *self.advanced()
     }
 }

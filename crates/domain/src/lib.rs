@@ -20,7 +20,7 @@ pub mod store;
 pub mod token;
 pub mod usecase;
 
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 /// Why a value was refused by a validating constructor; shown to API callers, so it names the

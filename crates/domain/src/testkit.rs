@@ -1,13 +1,21 @@
 //! Contract test suites: every adapter of a port runs the same suite, so the Redis limiter and
 //! the in-process limiter (or SQLite and PostgreSQL stores) cannot disagree on semantics.
 //!
+//! Beside them, in-memory fakes of the issuer's ports ([`FakeDirectory`], [`FakePasswordVerifier`],
+//! [`FakeSigner`], [`FakeRefreshTokenStore`]) let use cases be unit-tested through their ports.
+//!
 //! Each suite panics on the first broken rule. Suites use random key prefixes, so several may run
 //! at once against one shared server.
 
 pub mod cache;
+mod fakes;
 pub mod item_store;
 pub mod rate_limiter;
+mod refresh_fake;
 pub mod refresh_store;
+
+pub use fakes::{FakeDirectory, FakePasswordVerifier, FakeSigner};
+pub use refresh_fake::FakeRefreshTokenStore;
 
 use base64::Engine;
 use rand::RngCore;

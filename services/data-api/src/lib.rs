@@ -15,6 +15,7 @@ use body_budget::BodyBudget;
 use counting_store::CountingStore;
 use portcullis_cache::{LocalCache, RedisCache};
 use portcullis_domain::cache::Cache;
+use portcullis_domain::clock::SystemClock;
 use portcullis_domain::ratelimit::RateLimiter;
 use portcullis_domain::store::ItemStore;
 use portcullis_domain::store::Quota;
@@ -235,6 +236,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
             tokio::spawn(task);
         }),
         Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
+        Arc::new(SystemClock),
     )
     .with_limits(ItemLimits {
         quota: Quota {

@@ -13,9 +13,10 @@
 //! One gap remains: a writer cut off from the cache while other replicas still reach it leaves
 //! them serving the old value until it reconnects and repairs, or the entry expires.
 
-use super::items::{now_ms, Sleeper, Spawner};
+use super::items::{Sleeper, Spawner};
 use crate::cache::{Cache, CacheKey};
 use crate::cause::Chain;
+use crate::clock::{unix_millis, Clock};
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +84,7 @@ pub(crate) struct CacheRepair {
     running: AtomicBool,
     spawn: Spawner,
     sleep: Sleeper,
+    clock: Arc<dyn Clock>,
 }
 
 impl CacheRepair {
@@ -91,6 +93,7 @@ impl CacheRepair {
         grace: Duration,
         spawn: Spawner,
         sleep: Sleeper,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             cache,
@@ -100,12 +103,17 @@ impl CacheRepair {
             running: AtomicBool::new(false),
             spawn,
             sleep,
+            clock,
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
     }
 
     /// Records that a cache call failed just now.
     pub(crate) fn note_failure(&self) {
-        self.last_failure_ms.store(now_ms(), Ordering::Relaxed);
+        self.last_failure_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// Whether a cache hit for `key` may be served: not while a write to it is still owed, nor
@@ -127,7 +135,7 @@ impl CacheRepair {
         ttl: Duration,
         keep_for: Duration,
     ) {
-        let give_up_at_ms = now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
+        let give_up_at_ms = self.now_ms() + u64::try_from(keep_for.as_millis()).unwrap_or(u64::MAX);
         {
             let mut pending = self.lock();
             if !pending.has_room(&key, &entry) {
@@ -160,7 +168,7 @@ impl CacheRepair {
     async fn run(self: Arc<Self>) {
         loop {
             (self.sleep)(RETRY_EVERY).await;
-            let now = now_ms();
+            let now = self.now_ms();
             let due: Vec<(CacheKey, u64, Arc<[u8]>, Duration)> = {
                 let mut pending = self.lock();
                 pending.retain_until(now);
@@ -199,6 +207,62 @@ impl CacheRepair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::CacheError;
+    use crate::clock::ManualClock;
+    use async_trait::async_trait;
+    use std::time::SystemTime;
+
+    /// A cache in an outage: every call fails.
+    struct Down;
+
+    #[async_trait]
+    impl Cache for Down {
+        async fn get(&self, _: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
+            Err(CacheError(crate::cause::Cause::new("down")))
+        }
+        async fn put(
+            &self,
+            _: &CacheKey,
+            _: u64,
+            _: Arc<[u8]>,
+            _: Duration,
+        ) -> Result<bool, CacheError> {
+            Err(CacheError(crate::cause::Cause::new("down")))
+        }
+        async fn lease(&self, _: &CacheKey, _: Duration) -> Result<bool, CacheError> {
+            Err(CacheError(crate::cause::Cause::new("down")))
+        }
+        async fn await_fill(
+            &self,
+            _: &CacheKey,
+            _: Duration,
+        ) -> Result<Option<Arc<[u8]>>, CacheError> {
+            Err(CacheError(crate::cause::Cause::new("down")))
+        }
+    }
+
+    #[test]
+    fn hits_are_distrusted_for_the_grace_period_after_a_failure_by_the_injected_clock() {
+        let grace = Duration::from_secs(5);
+        // Far from the system's time, so a failure dated by the system clock would show.
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + grace * 1000));
+        let repair = CacheRepair::new(
+            Arc::new(Down),
+            grace,
+            Arc::new(|_| {}),
+            Arc::new(|_| async {}.boxed()),
+            clock.clone(),
+        );
+        let owner = crate::identity::Subject::new("owner").unwrap();
+        let key = CacheKey::item(&owner, &crate::item::ItemId::new("doc").unwrap());
+        let now = || crate::clock::unix_millis(clock.now());
+        assert!(repair.trusts(&key, now()), "no failure seen yet");
+        repair.note_failure();
+        clock.advance(grace - Duration::from_millis(1));
+        assert!(!repair.trusts(&key, now()), "within the grace period");
+        clock.advance(Duration::from_millis(1));
+        assert!(repair.trusts(&key, now()), "the grace period is over");
+    }
 
     fn pending(bytes: usize) -> Pending {
         Pending {

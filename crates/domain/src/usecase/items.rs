@@ -13,6 +13,7 @@ pub use super::item_policy::{
 };
 use crate::cache::{Cache, CacheKey};
 use crate::cause::Chain;
+use crate::clock::{unix_millis, Clock};
 use crate::identity::Subject;
 use crate::item::{Item, ItemData, ItemId};
 use crate::store::{ItemStore, Precondition, StoreError};
@@ -20,7 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How a read was served, for the `portcullis_cache_requests_total{result}` counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,16 +85,12 @@ struct Loader {
     loads: Arc<Mutex<HashMap<CacheKey, Load>>>,
     /// Recent cache failures and write-throughs still owed to the cache.
     repair: Arc<CacheRepair>,
+    /// Where freshness is measured from; a manual clock in tests.
+    clock: Arc<dyn Clock>,
 }
 
 /// One store load (and cache fill) that every concurrent reader of the key awaits.
 type Load = Shared<BoxFuture<'static, Result<Option<Item>, StoreError>>>;
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
@@ -101,19 +98,22 @@ fn millis(duration: Duration) -> u64 {
 
 impl ItemService {
     /// Wires the service to its store and cache; `spawn` runs background refreshes and cache
-    /// repairs, `sleep` paces the repairs.
+    /// repairs, `sleep` paces the repairs, `clock` dates cache entries and failures (so tests
+    /// can age them without sleeping).
     pub fn new(
         store: Arc<dyn ItemStore>,
         cache: Arc<dyn Cache>,
         policy: CachePolicy,
         spawn: Spawner,
         sleep: Sleeper,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let repair = Arc::new(CacheRepair::new(
             cache.clone(),
             policy.recovery_grace,
             spawn.clone(),
             sleep,
+            clock.clone(),
         ));
         Self {
             loader: Loader {
@@ -122,6 +122,7 @@ impl ItemService {
                 policy,
                 loads: Arc::default(),
                 repair,
+                clock,
             },
             spawn,
             limits: ItemLimits::default(),
@@ -148,7 +149,7 @@ impl ItemService {
     ) -> Result<(Option<Item>, CacheResult), StoreError> {
         let policy = &self.loader.policy;
         let key = CacheKey::item(owner, id);
-        let now = now_ms();
+        let now = self.loader.now_ms();
         let mut stale_fallback = None;
         let result = match self.loader.cache.get(&key).await {
             Ok(Some(_)) if !self.loader.repair.trusts(&key, now) => CacheResult::Miss,
@@ -233,7 +234,7 @@ impl ItemService {
         if let Some(version) = deleted {
             let key = CacheKey::item(owner, id);
             let ttl = self.loader.policy.ttl;
-            let entry = encode_entry(None, now_ms() + millis(ttl));
+            let entry = encode_entry(None, self.loader.now_ms() + millis(ttl));
             self.loader
                 .write(&key, deleted_rank(version), entry, ttl, true)
                 .await;
@@ -264,6 +265,10 @@ impl ItemService {
 }
 
 impl Loader {
+    fn now_ms(&self) -> u64 {
+        unix_millis(self.clock.now())
+    }
+
     /// Reads the item from the store, sharing the read with every concurrent caller for the
     /// same key (single flight), and fills the cache once when `fill` is set.
     async fn load(
@@ -300,7 +305,7 @@ impl Loader {
             // and so does distrust of the cache's present value (waiting would return it).
             let policy = loader.policy;
             if fill
-                && loader.repair.trusts(&key, now_ms())
+                && loader.repair.trusts(&key, loader.now_ms())
                 && !loader
                     .cache
                     .lease(&key, policy.lease_ttl)
@@ -341,7 +346,7 @@ impl Loader {
             }
             None => (0, policy.negative_ttl, policy.negative_ttl),
         };
-        let entry = encode_entry(item, now_ms() + millis(fresh));
+        let entry = encode_entry(item, self.now_ms() + millis(fresh));
         self.write(key, rank, entry, lifetime, write_through).await;
     }
 

@@ -389,3 +389,7 @@ fn new_token_id() -> String {
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[cfg(test)]
+#[path = "tokens_tests/mod.rs"]
+mod tests;
