@@ -2,9 +2,10 @@
 //! (port 0 allowed, so tests run real servers side by side), [`App::run`] serves.
 
 mod api_doc;
+mod audit;
 pub mod config;
 pub mod form;
-mod login_limits;
+mod limits;
 pub mod oauth_error;
 mod routes;
 
@@ -20,7 +21,7 @@ use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
 use portcullis_http::resilience::{Guard, GuardedLimiter};
 use portcullis_jwt::{JwtSigner, KeyRing};
-use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
+use portcullis_ratelimit::{FallbackLimiter, LocalRateLimiter, RedisRateLimiter};
 use portcullis_store::{
     Argon2Verifier, FileDirectory, MemoryRefreshTokenStore, RedisRefreshTokenStore,
 };
@@ -71,7 +72,7 @@ pub(crate) struct IssuerState {
     pub tokens: Arc<TokenService>,
     pub ring: Arc<KeyRing>,
     pub limiter: Arc<dyn RateLimiter>,
-    pub local_limiter: Arc<dyn RateLimiter>,
+
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub discovery: Arc<serde_json::Value>,
@@ -159,8 +160,9 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
                     Duration::from_secs(2),
                     metrics.clone(),
                 );
+                let shared = Arc::new(GuardedLimiter::new(Arc::new(limiter), guard));
                 (
-                    Arc::new(GuardedLimiter::new(Arc::new(limiter), guard)),
+                    Arc::new(FallbackLimiter::new(shared, local_limiter)),
                     Arc::new(RedisRefreshTokenStore::new(
                         connection,
                         "portcullis:issuer:",
@@ -168,10 +170,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
                     )),
                 )
             }
-            None => (
-                local_limiter.clone(),
-                Arc::new(MemoryRefreshTokenStore::default()),
-            ),
+            None => (local_limiter, Arc::new(MemoryRefreshTokenStore::default())),
         };
     let passwords = Argon2Verifier::new(config.password_concurrency, Duration::from_secs(2))?;
     let client_secrets =
@@ -205,7 +204,6 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         tokens: Arc::new(tokens),
         ring,
         limiter,
-        local_limiter,
         config: Arc::new(config),
         metrics: metrics.clone(),
     };
@@ -215,10 +213,7 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .route("/oauth2/token", post(routes::token::token))
         .route("/oauth2/revoke", post(routes::token::revoke))
         .route("/oauth2/introspect", post(routes::introspect::introspect))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            routes::token::limit_ip_first,
-        ))
+        .route_layer(from_fn_with_state(state.clone(), limits::limit_ip_first))
         .layer(axum::extract::DefaultBodyLimit::max(
             routes::token::MAX_FORM_BYTES,
         ))

@@ -1,8 +1,9 @@
 //! `POST /oauth2/token` (RFC 6749) and `POST /oauth2/revoke` (RFC 7009).
 
 use super::request::{client_auth, read_form, required};
+use crate::audit::{AuditEvent, Origin};
 use crate::form::Form;
-use crate::login_limits::LoginKeys;
+use crate::limits::LoginKeys;
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
@@ -12,8 +13,7 @@ use axum::Json;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use portcullis_domain::cause::Chain;
-use portcullis_domain::identity::{Username, MAX_IDENTIFIER_LEN};
-use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy};
+use portcullis_domain::identity::Username;
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
 use portcullis_domain::usecase::tokens::{GrantError, IssuedTokens};
@@ -32,101 +32,6 @@ struct TokenResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
     scope: String,
-}
-
-/// Who is calling: the address for the audit log, the key for limits (see
-/// [`ClientIp::limit_key`]).
-struct Origin {
-    ip: String,
-    limit_key: String,
-}
-
-impl From<ClientIp> for Origin {
-    fn from(ip: ClientIp) -> Self {
-        Self {
-            ip: ip.0.to_string(),
-            limit_key: ip.limit_key(),
-        }
-    }
-}
-
-impl IssuerState {
-    /// Charges one attempt to `key`; the in-process limiter stands in if the shared one fails,
-    /// so brute-force protection never switches off.
-    async fn limit(&self, key: RateLimitKey, policy: &RateLimitPolicy) -> Result<(), OAuthError> {
-        let decision = match self.limiter.check(&key, policy, 1).await {
-            Ok(decision) => decision,
-            Err(error) => {
-                tracing::warn!(error = %Chain(&error), "shared login limiter unavailable; using the local one");
-                self.local_limiter
-                    .check(&key, policy, 1)
-                    .await
-                    .map_err(|_| OAuthError::unavailable())?
-            }
-        };
-        if decision.allowed {
-            return Ok(());
-        }
-        let retry = decision
-            .retry_after
-            .map_or(1, |d| d.as_secs_f64().ceil() as u64);
-        Err(OAuthError::too_many_attempts(retry))
-    }
-
-    /// Charges one token-endpoint request to the client address.
-    async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
-        self.limit(
-            RateLimitKey::new("token-ip", ip),
-            &self.config.ip_rate_limit,
-        )
-        .await
-    }
-
-    fn audit(
-        &self,
-        event: &'static str,
-        origin: &Origin,
-        client_id: &str,
-        username: Option<&str>,
-        reason: Option<&str>,
-    ) {
-        self.metrics.audit_events.with_label_values(&[event]).inc();
-        // Names come from the request: an attacker's 16 KiB name is not written out whole.
-        let (client_id, username) = (clip(client_id), username.map(clip));
-        tracing::info!(
-            target: "portcullis::audit",
-            event,
-            client_ip = %origin.ip,
-            client_id,
-            username,
-            reason,
-            "audit"
-        );
-    }
-}
-
-/// At most [`MAX_IDENTIFIER_LEN`] bytes of `value`, cut at a character boundary.
-fn clip(value: &str) -> &str {
-    let mut end = value.len().min(MAX_IDENTIFIER_LEN);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    &value[..end]
-}
-
-/// Charges every request of the OAuth endpoints to its client address before anything else
-/// happens, the body included: a client that sends a head and then trickles (or withholds) its
-/// body has already paid for the request.
-pub(crate) async fn limit_ip_first(
-    State(state): State<IssuerState>,
-    ip: ClientIp,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match state.limit_ip(&ip.limit_key()).await {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
-    }
 }
 
 pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
@@ -167,13 +72,8 @@ async fn grant(
             }
             let keys = LoginKeys::new(username, &origin.limit_key);
             state.login_allowed(&keys).await.inspect_err(|_| {
-                state.audit(
-                    "login_throttled",
-                    origin,
-                    &client.client_id,
-                    Some(username),
-                    None,
-                )
+                let event = AuditEvent::LoginThrottled;
+                state.audit(event, origin, &client.client_id, Some(username));
             })?;
             let result = state
                 .tokens
@@ -213,41 +113,19 @@ async fn grant(
     };
     match result {
         Ok(tokens) => {
-            state.audit(
-                "token_issued",
-                origin,
-                &client.client_id,
-                Some(tokens.subject.as_str()),
-                Some(grant_type),
-            );
+            let event = AuditEvent::TokenIssued { grant_type };
+            let subject = Some(tokens.subject.as_str());
+            state.audit(event, origin, &client.client_id, subject);
             Ok(tokens)
         }
         Err(error) => {
-            let reason = match &error {
-                GrantError::RefreshReused { subject } => {
-                    state.audit(
-                        "refresh_reuse_detected",
-                        origin,
-                        &client.client_id,
-                        Some(subject.as_str()),
-                        Some("family revoked"),
-                    );
-                    None
-                }
-                GrantError::InvalidGrant => Some("invalid_grant"),
-                GrantError::InvalidClient => Some("invalid_client"),
-                GrantError::InvalidScope => Some("invalid_scope"),
-                GrantError::UnauthorizedClient => Some("unauthorized_client"),
-                _ => None,
-            };
-            if let Some(reason) = reason {
-                state.audit(
-                    "token_denied",
-                    origin,
-                    &client.client_id,
-                    username,
-                    Some(reason),
-                );
+            if let Some(event) = AuditEvent::of_refusal(&error) {
+                // Reuse is about the family's owner, whoever presented the token.
+                let user = match &error {
+                    GrantError::RefreshReused { subject } => Some(subject.as_str()),
+                    _ => username,
+                };
+                state.audit(event, origin, &client.client_id, user);
             }
             Err(grant_error(error, used_basic))
         }
@@ -317,7 +195,7 @@ pub async fn revoke(
             .revoke(&client, &token)
             .await
             .map_err(|e| grant_error(e, used_basic))?;
-        state.audit("token_revoked", &origin, &client.client_id, None, None);
+        state.audit(AuditEvent::TokenRevoked, &origin, &client.client_id, None);
         Ok::<_, OAuthError>(())
     }
     .await;

@@ -1,4 +1,6 @@
-//! Brute-force limits on password logins that an attacker cannot turn against the user.
+//! The issuer's limits: every OAuth request charged to its client address before its body is
+//! read, and brute-force limits on password logins that an attacker cannot turn against the
+//! user.
 //!
 //! Only *failed password checks* are charged, and only after the client authenticated (a
 //! request with a made-up `client_id` never reaches the password check). Failures count
@@ -11,8 +13,11 @@
 
 use crate::oauth_error::OAuthError;
 use crate::IssuerState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use portcullis_domain::cause::Chain;
 use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy};
+use portcullis_http::client_ip::ClientIp;
 use sha2::{Digest, Sha256};
 
 /// Hex characters of the username digest kept in limiter keys: 128 bits, collision-free for
@@ -55,24 +60,21 @@ impl IssuerState {
         ]
     }
 
-    /// One decision on the shared limiter, or the in-process one when it fails, so brute-force
-    /// protection never switches off.
+    /// One decision (the limiter stands in for Redis in process, so it fails only when the
+    /// in-process limiter does).
     async fn login_decision(
         &self,
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
         cost: u64,
     ) -> Result<RateLimitDecision, OAuthError> {
-        match self.limiter.check(key, policy, cost).await {
-            Ok(decision) => Ok(decision),
-            Err(error) => {
-                tracing::warn!(error = %Chain(&error), "shared login limiter unavailable; using the local one");
-                self.local_limiter
-                    .check(key, policy, cost)
-                    .await
-                    .map_err(|_| OAuthError::unavailable())
-            }
-        }
+        self.limiter
+            .check(key, policy, cost)
+            .await
+            .map_err(|error| {
+                tracing::error!(error = %Chain(&error), "login limiter failed");
+                OAuthError::unavailable()
+            })
     }
 
     /// Refuses (429) an attempt whose counters are full, charging nothing.
@@ -100,15 +102,55 @@ impl IssuerState {
         }
     }
 
-    /// Clears both counters after a successful login (and the local fallback's copies).
+    /// Clears both counters after a successful login (and the in-process stand-in's copies).
     pub(crate) async fn login_succeeded(&self, keys: &LoginKeys) {
         for (key, policy) in self.login_policies(keys) {
             if let Err(error) = self.limiter.reset(key, policy).await {
                 tracing::warn!(error = %Chain(&error), "login counters could not be reset");
             }
-            // Never fails: in process.
-            let _ = self.local_limiter.reset(key, policy).await;
         }
+    }
+}
+
+impl IssuerState {
+    /// Charges one attempt to `key`; the in-process limiter stands in if the shared one fails,
+    /// so brute-force protection never switches off.
+    async fn limit(&self, key: RateLimitKey, policy: &RateLimitPolicy) -> Result<(), OAuthError> {
+        let decision = self.limiter.check(&key, policy, 1).await.map_err(|error| {
+            tracing::error!(error = %Chain(&error), "token-endpoint limiter failed");
+            OAuthError::unavailable()
+        })?;
+        if decision.allowed {
+            return Ok(());
+        }
+        let retry = decision
+            .retry_after
+            .map_or(1, |d| d.as_secs_f64().ceil() as u64);
+        Err(OAuthError::too_many_attempts(retry))
+    }
+
+    /// Charges one token-endpoint request to the client address.
+    async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
+        self.limit(
+            RateLimitKey::new("token-ip", ip),
+            &self.config.ip_rate_limit,
+        )
+        .await
+    }
+}
+
+/// Charges every request of the OAuth endpoints to its client address before anything else
+/// happens, the body included: a client that sends a head and then trickles (or withholds) its
+/// body has already paid for the request.
+pub(crate) async fn limit_ip_first(
+    State(state): State<IssuerState>,
+    ip: ClientIp,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state.limit_ip(&ip.limit_key()).await {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
 }
 
