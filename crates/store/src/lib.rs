@@ -1,6 +1,7 @@
 //! Store adapters: the SQLite and PostgreSQL item stores, the in-memory and Redis refresh-token stores, and the
 //! users-and-clients file with argon2id password checks.
 
+mod paging;
 pub mod password;
 pub mod postgres;
 pub mod refresh_memory;

@@ -2,9 +2,9 @@
 //! that locks its owner's usage row first, so its precondition and the owner's quota are
 //! judged atomically with it, across replicas.
 
-use crate::rows::{self, Current};
+use crate::paging;
+use crate::rows::{self, unavailable, Current};
 use async_trait::async_trait;
-use futures::StreamExt;
 use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
@@ -17,10 +17,6 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct PgItemStore {
     pool: PgPool,
-}
-
-fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(Cause::new(error))
 }
 
 impl PgItemStore {
@@ -157,44 +153,6 @@ impl ItemStore for PgItemStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Listed, StoreError> {
-        let after = after.map_or("", ItemId::as_str);
-        // Plan on sizes alone (the covering index), then read the planned documents.
-        let planned: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, bytes FROM items WHERE owner = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(owner.as_str())
-        .bind(after)
-        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let sizes: Vec<u64> = planned
-            .iter()
-            .map(|(_, bytes)| rows::count(*bytes))
-            .collect();
-        let (take, more) = rows::plan_page(&sizes, limit, max_bytes);
-        let Some((last, _)) = take.checked_sub(1).and_then(|i| planned.get(i)) else {
-            return Ok(Listed::default());
-        };
-        let documents = sqlx::query(
-            "SELECT id, data, version FROM items WHERE owner = $1 AND id > $2 AND id <= $3 \
-             ORDER BY id LIMIT $4",
-        )
-        .bind(owner.as_str())
-        .bind(after)
-        .bind(last.as_str())
-        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-        .fetch(&self.pool)
-        .map(|row| {
-            row.map(|r| (r.get(0), r.get(1), r.get(2)))
-                .map_err(unavailable)
-        });
-        let plan = rows::PagePlan {
-            planned_last: last,
-            more,
-            limit,
-            max_bytes,
-        };
-        rows::collect_page(owner, documents, plan).await
+        paging::list(&self.pool, owner, after, limit, max_bytes).await
     }
 }

@@ -7,6 +7,11 @@ use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{Listed, Precondition, Quota, StoreError, Usage};
 
+/// The store failed: the cause is kept for the logs.
+pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(Cause::new(error))
+}
+
 /// A stored version (SQL `BIGINT`); never negative, since versions come from a counter.
 pub(crate) fn version(value: i64) -> Version {
     Version(u64::try_from(value).unwrap_or(0))

@@ -1,9 +1,8 @@
 //! The SQLite item store: the embedded default for one host.
 
-use crate::rows;
-use crate::rows::Current;
+use crate::paging;
+use crate::rows::{self, unavailable, Current};
 use async_trait::async_trait;
-use futures::StreamExt;
 use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
@@ -20,10 +19,6 @@ use std::time::Duration;
 pub struct SqliteItemStore {
     pool: SqlitePool,
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
-
-fn unavailable(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(Cause::new(error))
 }
 
 impl SqliteItemStore {
@@ -178,45 +173,7 @@ impl ItemStore for SqliteItemStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Listed, StoreError> {
-        let after = after.map_or("", ItemId::as_str);
-        // Plan on sizes alone (the covering index), then read the planned documents.
-        let planned: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, bytes FROM items WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(owner.as_str())
-        .bind(after)
-        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let sizes: Vec<u64> = planned
-            .iter()
-            .map(|(_, bytes)| rows::count(*bytes))
-            .collect();
-        let (take, more) = rows::plan_page(&sizes, limit, max_bytes);
-        let Some((last, _)) = take.checked_sub(1).and_then(|i| planned.get(i)) else {
-            return Ok(Listed::default());
-        };
-        let documents = sqlx::query(
-            "SELECT id, data, version FROM items WHERE owner = ? AND id > ? AND id <= ? \
-             ORDER BY id LIMIT ?",
-        )
-        .bind(owner.as_str())
-        .bind(after)
-        .bind(last.as_str())
-        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
-        .fetch(&self.pool)
-        .map(|row| {
-            row.map(|r| (r.get(0), r.get(1), r.get(2)))
-                .map_err(unavailable)
-        });
-        let plan = rows::PagePlan {
-            planned_last: last,
-            more,
-            limit,
-            max_bytes,
-        };
-        rows::collect_page(owner, documents, plan).await
+        paging::list(&self.pool, owner, after, limit, max_bytes).await
     }
 }
 
