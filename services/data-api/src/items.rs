@@ -94,13 +94,16 @@ fn store_problem(error: StoreError) -> Problem {
 /// `GET /v1/items/{id}`.
 #[utoipa::path(get, path = "/v1/items/{id}", tag = "items",
     params(("id" = String, Path, description = "1–128 characters of `[A-Za-z0-9._~-]`", pattern = "^[A-Za-z0-9._~-]{1,128}$"),
-        ("If-None-Match" = Option<String>, Header, description = "ETags from earlier reads, or `*`: 304 when one matches", pattern = r#"^(\*|(W/)?"[!#-+\--~]*"( *, *(W/)?"[!#-+\--~]*")*)$"#)),
+        ("If-None-Match" = Option<String>, Header, description = "ETags from earlier reads, or `*`: 304 when one matches", pattern = r#"^(\*|(W/)?"[!#-+\--~]*"( *, *(W/)?"[!#-+\--~]*")*)$"#),
+        ("If-Match" = Option<String>, Header, description = "Answer only if the item has one of these versions (strong comparison) or exists (`*`); 412 otherwise", pattern = r#"^(\*|(W/)?"[!#-+\--~]*"( *, *(W/)?"[!#-+\--~]*")*)$"#)),
     responses(
         (status = 200, description = "The item.", body = crate::api_doc::ItemDoc,
             headers(("ETag" = String, description = "The version, quoted"), ("Cache-Control" = String))),
         (status = 304, description = "The item still has the version named in If-None-Match.",
             headers(("ETag" = String, description = "The version, quoted"))),
         (status = 404, description = "No such item for this caller (another owner's item looks the same).",
+            body = portcullis_http::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names none of the item's versions.",
             body = portcullis_http::Problem, content_type = "application/problem+json")),
     security(("bearer" = ["items:read"])))]
 pub async fn get_item(
