@@ -187,13 +187,7 @@ async fn fail_closed_answers_503_problems_while_redis_is_down_then_recovers() {
     let (statuses, slowest) = reads(&stack, &token, 10).await;
     println!("redis stopped, closed mode: statuses {statuses:?}, slowest {slowest:?}");
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
-    let response = stack
-        .http
-        .get(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_item(&token, "kept").await;
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"

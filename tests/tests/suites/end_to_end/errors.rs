@@ -48,13 +48,7 @@ async fn bad_input_gets_clear_4xx_problems() {
             .unwrap();
         problem(oversized, StatusCode::PAYLOAD_TOO_LARGE).await;
     }
-    let absent = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let absent = stack.get_item(&token, "x").await;
     assert_eq!(
         absent.status(),
         404,
@@ -62,13 +56,7 @@ async fn bad_input_gets_clear_4xx_problems() {
     );
 
     for id in ["a%2Fb", "a%20b", &"x".repeat(129), "%FF"] {
-        let response = stack
-            .http
-            .get(stack.item_url(id))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = stack.get_item(&token, id).await;
         problem(response, StatusCode::BAD_REQUEST).await;
     }
     let list = stack
@@ -94,13 +82,7 @@ async fn bad_input_gets_clear_4xx_problems() {
         "eyJhbGciOiJub25lIn0.e30.",
         &"x".repeat(9000),
     ] {
-        let response = stack
-            .http
-            .get(stack.item_url("x"))
-            .bearer_auth(bad)
-            .send()
-            .await
-            .unwrap();
+        let response = stack.get_item(bad, "x").await;
         assert_eq!(
             response.headers()["www-authenticate"],
             r#"Bearer error="invalid_token""#

@@ -9,13 +9,12 @@ async fn log_in_write_read_and_stay_out_of_other_peoples_items() {
     let (bob, _) = stack.login("bob").await;
 
     let written = stack
-        .http
-        .put(stack.item_url("notes"))
-        .bearer_auth(&alice)
-        .json(&json!({"data": {"text": "hello", "n": [1, 2, 3]}}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(
+            &alice,
+            "notes",
+            &json!({"data": {"text": "hello", "n": [1, 2, 3]}}),
+        )
+        .await;
     assert_eq!(written.status(), 200);
     let etag = written.headers()["etag"].to_str().unwrap().to_string();
     let body: Value = written.json().await.unwrap();
@@ -23,13 +22,7 @@ async fn log_in_write_read_and_stay_out_of_other_peoples_items() {
     assert_eq!(body["data"], json!({"text": "hello", "n": [1, 2, 3]}));
     assert_eq!(etag, format!("\"{}\"", body["version"]));
 
-    let read = stack
-        .http
-        .get(stack.item_url("notes"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let read = stack.get_item(&alice, "notes").await;
     assert_eq!(read.status(), 200);
     assert_eq!(read.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(read.json::<Value>().await.unwrap(), body);
@@ -45,65 +38,27 @@ async fn log_in_write_read_and_stay_out_of_other_peoples_items() {
     problem(anonymous, StatusCode::UNAUTHORIZED).await;
 
     // Bob cannot see alice's item, and writing his own "notes" leaves hers alone.
-    let foreign = stack
-        .http
-        .get(stack.item_url("notes"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let foreign = stack.get_item(&bob, "notes").await;
     problem(foreign, StatusCode::NOT_FOUND).await;
     let bobs = stack
-        .http
-        .put(stack.item_url("notes"))
-        .bearer_auth(&bob)
-        .json(&json!({"data": "bob's"}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(&bob, "notes", &json!({"data": "bob's"}))
+        .await;
     assert_eq!(bobs.status(), 200);
-    let again = stack
-        .http
-        .get(stack.item_url("notes"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let again = stack.get_item(&alice, "notes").await;
     assert_eq!(
         again.json::<Value>().await.unwrap(),
         body,
         "alice's item is untouched"
     );
-    let bob_list: Value = stack
-        .http
-        .get(format!("{}/v1/items", stack.data_api))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bob_list: Value = stack.list_items(&bob).await;
     assert_eq!(bob_list["items"].as_array().unwrap().len(), 1);
     assert_eq!(bob_list["items"][0]["data"], "bob's");
     assert_eq!(bob_list["next"], Value::Null);
 
     // Bob cannot delete alice's item either.
-    let delete = stack
-        .http
-        .delete(stack.item_url("notes"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let delete = stack.delete_item(&bob, "notes").await;
     assert_eq!(delete.status(), 204, "bob deletes his own notes");
-    let still = stack
-        .http
-        .get(stack.item_url("notes"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let still = stack.get_item(&alice, "notes").await;
     assert_eq!(still.status(), 200, "alice's notes survive bob's delete");
 }
 
@@ -165,16 +120,7 @@ async fn conditional_requests_use_the_version_as_etag() {
         .await
         .unwrap();
     problem(create_only, StatusCode::PRECONDITION_FAILED).await;
-    let current: Value = stack
-        .http
-        .get(stack.item_url("doc"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Value = stack.get_item(&token, "doc").await.json().await.unwrap();
     assert_eq!(current["data"], 2, "failed preconditions changed nothing");
 
     let changed = stack
@@ -196,14 +142,7 @@ async fn conditional_requests_use_the_version_as_etag() {
 async fn scopes_are_enforced_with_rfc6750_challenges() {
     let stack = Stack::start().await;
     let (reader, _) = stack.login("reader").await;
-    let write = stack
-        .http
-        .put(stack.item_url("x"))
-        .bearer_auth(&reader)
-        .json(&json!({"data": 1}))
-        .send()
-        .await
-        .unwrap();
+    let write = stack.put_item(&reader, "x", &json!({"data": 1})).await;
     let challenge = write.headers()["www-authenticate"]
         .to_str()
         .unwrap()
@@ -214,13 +153,7 @@ async fn scopes_are_enforced_with_rfc6750_challenges() {
     );
     assert!(challenge.contains("items:write"), "{challenge}");
     problem(write, StatusCode::FORBIDDEN).await;
-    let read = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
+    let read = stack.get_item(&reader, "x").await;
     assert_eq!(
         read.status(),
         404,

@@ -11,13 +11,7 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
     .await;
     let (token, _) = stack.login("alice").await;
     for remaining in [2, 1, 0] {
-        let response = stack
-            .http
-            .get(stack.item_url("x"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = stack.get_item(&token, "x").await;
         assert_eq!(response.headers()["ratelimit-policy"], "\"60s\";q=3;w=60");
         let header = response.headers()["ratelimit"]
             .to_str()
@@ -28,13 +22,7 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
             "{header}"
         );
     }
-    let limited = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let limited = stack.get_item(&token, "x").await;
     let retry: u64 = limited.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -43,22 +31,10 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
     assert!((1..=120).contains(&retry));
     problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
     let (bob, _) = stack.login("bob").await;
-    let other = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let other = stack.get_item(&bob, "x").await;
     assert_eq!(other.status(), 404, "limits are per subject");
 
-    let bad = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth("nope")
-        .send()
-        .await
-        .unwrap();
+    let bad = stack.get_item("nope", "x").await;
     assert_eq!(bad.status(), 401);
     let metrics = stack
         .http
@@ -142,13 +118,8 @@ async fn concurrent_cold_reads_of_one_item_cost_one_store_query() {
     .await;
     let (token, _) = stack.login("alice").await;
     let put = stack
-        .http
-        .put(stack.item_url("popular"))
-        .bearer_auth(&token)
-        .json(&json!({"data": "everyone wants this"}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(&token, "popular", &json!({"data": "everyone wants this"}))
+        .await;
     assert_eq!(put.status(), 200);
     // A second replica on the same database starts with a cold cache.
     let cold = Stack::start_data_api(

@@ -29,13 +29,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let second = body["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second, first, "every use rotates");
     let access = body["access_token"].as_str().unwrap();
-    let read = stack
-        .http
-        .get(stack.item_url("x"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
+    let read = stack.get_item(access, "x").await;
     assert_eq!(read.status(), 404, "the refreshed access token works");
 
     oauth_error(

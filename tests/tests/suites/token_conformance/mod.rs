@@ -54,13 +54,7 @@ impl Fixture {
     }
 
     async fn call(&self, token: &str) -> reqwest::Response {
-        self.stack
-            .http
-            .get(self.stack.item_url("conformance"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.stack.get_item(token, "conformance").await
     }
 
     async fn failures(&self, reason: &str) -> u64 {
