@@ -22,4 +22,4 @@ pub use containers::{
 pub use jws::{b64, b64_json, kid_of, now, sign_rs256};
 pub use load::{Load, LoadOptions, LoadReport, Outcome, Sample, WriteLog};
 pub use stack::{strict_refresh_reuse, DataApiTweak, IssuerTweak, Stack, StackOptions};
-pub use users::{test_users_toml, UsersFile, CLI_CLIENT, PASSWORD};
+pub use users::{UsersFile, CLI_CLIENT, PASSWORD};

@@ -53,22 +53,4 @@ impl Stack {
             .await
             .expect("list JSON")
     }
-
-    /// Logs `user` in, writes `data` to the item `id` and reads it back: the access token and
-    /// the body of the read (both answers asserted 200).
-    pub async fn login_put_get(
-        &self,
-        user: &str,
-        id: &str,
-        data: serde_json::Value,
-    ) -> (String, serde_json::Value) {
-        let (token, _) = self.login(user).await;
-        let put = self
-            .put_item(&token, id, &serde_json::json!({ "data": data }))
-            .await;
-        assert_eq!(put.status(), 200, "{user} writes {id}");
-        let read = self.get_item(&token, id).await;
-        assert_eq!(read.status(), 200, "{user} reads {id} back");
-        (token, read.json().await.expect("item JSON"))
-    }
 }

@@ -158,8 +158,3 @@ impl UsersFile {
         path
     }
 }
-
-/// The users file of every stack, for suites that wire the issuer's parts themselves.
-pub fn test_users_toml() -> String {
-    UsersFile::standard().to_toml()
-}

@@ -102,13 +102,12 @@ async fn a_hanging_redis_degrades_to_local_limits_and_recovers() {
     let stack = Stack::start_with(with_mode(&redis.url, FailureMode::Local)).await;
     let (token, _) = stack.login("alice").await;
     let put = stack
-        .http
-        .put(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"data": "written before the fault"}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(
+            &token,
+            "kept",
+            &serde_json::json!({"data": "written before the fault"}),
+        )
+        .await;
     assert_eq!(put.status(), 200);
 
     redis.container.pause().await.expect("pause redis");
