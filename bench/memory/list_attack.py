@@ -67,14 +67,14 @@ def attack(stack, auth):
 def measure(out, data_api):
     """The attack against one `data-api` binary: RSS figures (MiB) and list answers by status."""
     os.makedirs(out, exist_ok=True)
-    # run.Stack starts the binaries it finds in run.RELEASE: point it at a folder holding the
-    # release issuer and the data API under test.
+    # run.Stack starts the binaries it finds in run.settings.RELEASE: point it at a folder
+    # holding the release issuer and the data API under test.
     binaries = os.path.join(out, "bin")
     os.makedirs(binaries, exist_ok=True)
     os.symlink(os.path.join(run.ROOT, "target", "release", "auth-issuer"),
                os.path.join(binaries, "auth-issuer"))
     os.symlink(os.path.abspath(data_api), os.path.join(binaries, "data-api"))
-    run.RELEASE = binaries
+    run.settings.RELEASE = binaries
     procs = run.Processes(out)
     try:
         stack = run.Stack(out, procs, with_seed=False, with_bare=False)

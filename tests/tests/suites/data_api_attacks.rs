@@ -18,14 +18,7 @@ fn tweak(f: impl Fn(&mut data_api::Config) + Send + Sync + 'static) -> StackOpti
 }
 
 async fn put(stack: &Stack, token: &str, id: &str, data: &Value) -> reqwest::Response {
-    stack
-        .http
-        .put(stack.item_url(id))
-        .bearer_auth(token)
-        .json(&json!({ "data": data }))
-        .send()
-        .await
-        .expect("put answers")
+    stack.put_item(token, id, &json!({ "data": data })).await
 }
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
@@ -115,16 +108,7 @@ async fn owners_have_quotas_that_name_themselves() {
         "{refused}"
     );
     // Nothing was stored by the refused writes, and other owners are unaffected.
-    let two: Value = stack
-        .http
-        .get(stack.item_url("two"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let two: Value = stack.get_item(&alice, "two").await.json().await.unwrap();
     assert_eq!(two["data"], 2);
     let (bob, _) = stack.login("bob").await;
     assert_eq!(put(&stack, &bob, "three", &json!(3)).await.status(), 200);
@@ -184,13 +168,7 @@ async fn a_429_says_the_same_true_wait_in_retry_after_and_ratelimit() {
     let (token, _) = stack.login("alice").await;
     let mut limited = None;
     for _ in 0..4 {
-        let response = stack
-            .http
-            .get(stack.item_url("x"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let response = stack.get_item(&token, "x").await;
         if response.status() == 429 {
             limited = Some(response);
         }

@@ -1,6 +1,6 @@
 //! The issuer as an attacker meets it: brute-force limits, audit events (captured from the log
 //! and asserted field by field, never containing a secret), and introspection. Refresh-token
-//! attacks and races are in `issuer_refresh.rs`.
+//! attacks and races are in `issuer_refresh`.
 
 use portcullis_tests::{strict_refresh_reuse, Stack, StackOptions, CLI_CLIENT, PASSWORD};
 use serde_json::Value;

@@ -14,7 +14,7 @@ use portcullis_domain::usecase::tokens::{
 };
 use portcullis_jwt::{JwtSigner, KeyRing};
 use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
-use portcullis_tests::{test_users_toml, CLI_CLIENT, PASSWORD};
+use portcullis_tests::{UsersFile, CLI_CLIENT, PASSWORD};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -65,8 +65,7 @@ fn issuer_with(idle: Duration, absolute: Duration, narrowing: Option<Arc<Narrowi
         portcullis_jwt::generate_rsa_pem().unwrap(),
     )
     .unwrap();
-    let users = dir.path().join("users.toml");
-    std::fs::write(&users, test_users_toml()).unwrap();
+    let users = UsersFile::standard().write_in(dir.path());
     let ring = Arc::new(KeyRing::load(keys).unwrap());
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
     let directory: Arc<dyn UserDirectory> = match narrowing {
@@ -180,8 +179,7 @@ async fn an_idle_session_ends_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_refresh_follows_the_clients_current_audience() {
     let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users.toml");
-    std::fs::write(&users, test_users_toml()).unwrap();
+    let users = UsersFile::standard().write_in(dir.path());
     let narrowing = Arc::new(Narrowing {
         file: FileDirectory::load(&users).unwrap(),
         widened: AtomicBool::new(true),

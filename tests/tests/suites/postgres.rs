@@ -216,25 +216,12 @@ async fn cache_results(stack: &Stack, result: &str) -> u64 {
 async fn a_stale_item_is_served_while_one_background_refresh_runs() {
     let (stack, _redis, _postgres) = short_lived_cache(Duration::from_secs(30)).await;
     let (token, _) = stack.login("alice").await;
-    let put = stack
-        .http
-        .put(stack.item_url("aging"))
-        .bearer_auth(&token)
-        .json(&json!({"data": 1}))
-        .send()
-        .await
-        .unwrap();
+    let put = stack.put_item(&token, "aging", &json!({"data": 1})).await;
     assert_eq!(put.status(), 200);
     tokio::time::sleep(Duration::from_millis(1300)).await;
     let queries = r#"portcullis_store_queries_total{op="get"}"#;
     let before = stack.metric(&stack.data_api, queries).await;
-    let stale = stack
-        .http
-        .get(stack.item_url("aging"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let stale = stack.get_item(&token, "aging").await;
     assert_eq!(stale.status(), 200, "the stale copy is served at once");
     assert_eq!(cache_results(&stack, "stale").await, 1);
     let mut refreshed = false;
@@ -247,13 +234,7 @@ async fn a_stale_item_is_served_while_one_background_refresh_runs() {
     }
     assert!(refreshed, "one background refresh loaded the item");
     let hits = cache_results(&stack, "hit").await;
-    let fresh = stack
-        .http
-        .get(stack.item_url("aging"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let fresh = stack.get_item(&token, "aging").await;
     assert_eq!(fresh.status(), 200);
     assert_eq!(
         cache_results(&stack, "hit").await,
@@ -267,34 +248,17 @@ async fn a_stale_item_is_served_while_the_store_is_down() {
     let (stack, _redis, postgres) = short_lived_cache(Duration::ZERO).await;
     let (token, _) = stack.login("alice").await;
     let put = stack
-        .http
-        .put(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .json(&json!({"data": "survives the outage"}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(&token, "kept", &json!({"data": "survives the outage"}))
+        .await;
     assert_eq!(put.status(), 200);
     postgres.container.stop().await.expect("stop postgres");
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let stale = stack
-        .http
-        .get(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let stale = stack.get_item(&token, "kept").await;
     assert_eq!(stale.status(), 200, "stale-if-error");
     let body: serde_json::Value = stale.json().await.unwrap();
     assert_eq!(body["data"], "survives the outage");
     assert_eq!(cache_results(&stack, "stale").await, 1);
-    let uncached = stack
-        .http
-        .get(stack.item_url("never-read"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let uncached = stack.get_item(&token, "never-read").await;
     assert_eq!(
         uncached.status(),
         503,

@@ -9,7 +9,7 @@ use portcullis_domain::secret::Secret;
 use portcullis_domain::usecase::tokens::{ClientAuth, GrantError, TokenPolicy, TokenService};
 use portcullis_jwt::{JwtSigner, KeyRing};
 use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
-use portcullis_tests::{test_users_toml, PASSWORD};
+use portcullis_tests::{UsersFile, PASSWORD};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +47,7 @@ fn service(client_secrets: Arc<Counting>) -> (TokenService, tempfile::TempDir) {
         portcullis_jwt::generate_rsa_pem().unwrap(),
     )
     .unwrap();
-    let users = dir.path().join("users.toml");
-    std::fs::write(&users, test_users_toml()).unwrap();
+    let users = UsersFile::standard().write_in(dir.path());
     let tokens = TokenService::new(
         Arc::new(FileDirectory::load(&users).unwrap()),
         Arc::new(Flooded),

@@ -102,13 +102,12 @@ async fn a_hanging_redis_degrades_to_local_limits_and_recovers() {
     let stack = Stack::start_with(with_mode(&redis.url, FailureMode::Local)).await;
     let (token, _) = stack.login("alice").await;
     let put = stack
-        .http
-        .put(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"data": "written before the fault"}))
-        .send()
-        .await
-        .unwrap();
+        .put_item(
+            &token,
+            "kept",
+            &serde_json::json!({"data": "written before the fault"}),
+        )
+        .await;
     assert_eq!(put.status(), 200);
 
     redis.container.pause().await.expect("pause redis");
@@ -187,13 +186,7 @@ async fn fail_closed_answers_503_problems_while_redis_is_down_then_recovers() {
     let (statuses, slowest) = reads(&stack, &token, 10).await;
     println!("redis stopped, closed mode: statuses {statuses:?}, slowest {slowest:?}");
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
-    let response = stack
-        .http
-        .get(stack.item_url("kept"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = stack.get_item(&token, "kept").await;
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"
