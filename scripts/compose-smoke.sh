@@ -8,7 +8,8 @@
 #   3. waits (bounded) until redis, postgres, auth-issuer and both data-api replicas are
 #      healthy and keys-init has exited 0;
 #   4. with curl: password login, PUT an item through replica 1, GET it through replica 2,
-#      refresh-token rotation (the new token works, the old refresh token is refused), 401
+#      refresh-token rotation (the new token works, a retry within the grace window gets the same
+#      successor, the old refresh token is refused once the successor was used), 401
 #      without a token;
 #   5. `down -v` always (trap), after printing `ps` and the logs if anything failed.
 #
@@ -214,7 +215,15 @@ REFRESH2="$(json_string "$WORK/refresh.body" refresh_token)"
 [ "$REFRESH2" != "$REFRESH" ] || fail "refresh: the refresh token was not rotated"
 request get-with-refreshed-token 200 "$API1/v1/items/$ITEM" -H "Authorization: Bearer $ACCESS2"
 body_has get-with-refreshed-token "\"item\":\"$ITEM\""
-# A rotated refresh token is spent (reusing it revokes the family, README "Security decisions").
+# A retry of the same refresh within the grace window gets the same successor (README "Security
+# decisions"); once the successor has been used, the rotated token is spent and presenting it
+# again revokes the family.
+request retry-refresh 200 "$ISSUER/oauth2/token" -d grant_type=refresh_token \
+	-d client_id=portcullis-cli --data-urlencode "refresh_token=$REFRESH"
+[ "$(json_string "$WORK/retry-refresh.body" refresh_token)" = "$REFRESH2" ] \
+	|| fail "retry-refresh: a retry within the grace window must get the same successor"
+request refresh-successor 200 "$ISSUER/oauth2/token" -d grant_type=refresh_token \
+	-d client_id=portcullis-cli --data-urlencode "refresh_token=$REFRESH2"
 request reuse-rotated-refresh-token 400 "$ISSUER/oauth2/token" -d grant_type=refresh_token \
 	-d client_id=portcullis-cli --data-urlencode "refresh_token=$REFRESH"
 body_has reuse-rotated-refresh-token '"error":"invalid_grant"'
