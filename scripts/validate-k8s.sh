@@ -115,6 +115,8 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
   | "$tools/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 args=()
 for item in "${RENDERS[@]}"; do args+=("${item%%:*}=$out/${item%%:*}.yaml"); done
+(cd scripts && "$tools/bin/python" -m unittest discover -s . -p 'test_*.py') \
+  || fail "the contract check's own tests failed"
 "$tools/bin/python" scripts/check_k8s_contract.py --bin-dir "$target_dir/debug" "${args[@]}" \
   || fail "the manifests break the contract"
 
