@@ -43,7 +43,9 @@ impl PgItemStore {
 
 impl PgItemStore {
     /// Starts a write transaction holding the owner's usage row locked (so one owner's writes
-    /// are judged one at a time, across replicas), and reads what a write is judged by.
+    /// are judged one at a time, across replicas), and reads what a write is judged by. (The
+    /// SQLite store's twin needs no row lock: one process writes, under its own lock. Versions
+    /// differ too: a sequence here, a counter row there.)
     async fn begin_write(
         &self,
         owner: &Subject,

@@ -64,7 +64,9 @@ impl SqliteItemStore {
     }
 
     /// Starts a write transaction and reads what a write is judged by: the owner's usage and
-    /// the item's current version and size.
+    /// the item's current version and size. (The PostgreSQL store's twin differs on purpose:
+    /// there replicas race, so it locks the usage row; here the process's write lock already
+    /// serialises writers, and SQLite has no `FOR UPDATE`.)
     async fn begin_write(
         &self,
         owner: &Subject,
