@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod client_limits;
 pub mod config_error;
+pub mod config_schema;
 pub mod health;
 pub mod metrics;
 pub mod openapi;

@@ -20,7 +20,8 @@ pub struct Config {
     #[arg(long, env = "ISSUER_URL", default_value = "http://127.0.0.1:8080")]
     pub issuer_url: String,
 
-    /// Directory of PEM signing keys (PKCS#8 or PKCS#1); `ACTIVE` names the signing one.
+    /// Required: the directory of PEM signing keys (PKCS#8 or PKCS#1); `ACTIVE` names the
+    /// signing one.
     #[arg(long, env = "ISSUER_KEYS_DIR")]
     pub keys_dir: Option<PathBuf>,
 
@@ -28,7 +29,7 @@ pub struct Config {
     #[arg(long, env = "ISSUER_KEYS_RELOAD_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub keys_reload_interval: Duration,
 
-    /// Users and clients file (TOML, argon2id hashes).
+    /// Required: the users and clients file (TOML, argon2id hashes).
     #[arg(long, env = "ISSUER_USERS_FILE")]
     pub users_file: Option<PathBuf>,
 

@@ -40,6 +40,10 @@ enum Command {
     /// Probe a running issuer's readiness and exit 0 (ready) or 1: the container health check,
     /// since the image has no shell or curl to probe with.
     Healthcheck(HealthcheckArgs),
+    /// Print every setting (environment variable, flag, default, help) as JSON: the README's
+    /// configuration tables are generated from it.
+    #[command(hide = true)]
+    ConfigSchema,
 }
 
 /// Settings of `auth-issuer healthcheck`.
@@ -120,6 +124,12 @@ fn main() -> anyhow::Result<()> {
             let answer =
                 runtime.block_on(probe::healthcheck(args.listen, args.url, args.timeout))?;
             println!("{answer}");
+            Ok(())
+        }
+        Some(Command::ConfigSchema) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let serve = command.find_subcommand("serve").unwrap_or(&command);
+            println!("{}", portcullis_http::config_schema::json(serve));
             Ok(())
         }
     }
