@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(settings.len(), 2);
         assert_eq!(settings[0].env, "EX_LISTEN");
         assert_eq!(settings[0].default.as_deref(), Some("127.0.0.1:1"));
-        assert_eq!(settings[0].help, "Where to listen.");
+        assert_eq!(
+            settings[0].help, "Where to listen",
+            "clap drops the closing period"
+        );
         assert!(settings[1].hides_value && settings[1].default.is_none());
     }
 }
