@@ -16,9 +16,8 @@ at apply time or at run time, and what the operator contract promises:
   names, and ServiceAccounts that exist.
 * The contract of the two services, against the real binaries (`--bin-dir`, default
   target/debug):
-  - every environment variable a container gets (env and envFrom) is one the binary accepts:
-    `[env: NAME=]` (or `[env: NAME]`, value hidden) in `auth-issuer serve --help` /
-    `data-api --help`. Also allowed: `OTEL_*`
+  - every environment variable a container gets (env and envFrom) is one the binary accepts,
+    as its hidden `config-schema` subcommand lists them. Also allowed: `OTEL_*`
     (the standard OpenTelemetry SDK variables, read by the SDK rather than declared to clap)
     and RUST_LOG / PORTCULLIS_LOG_FORMAT (read by crates/telemetry before clap runs; checked
     to still be read there);

@@ -20,14 +20,12 @@ SERVICES = {
         "port": 8080,
         "listen_var": "ISSUER_LISTEN",
         "grace_var": "ISSUER_SHUTDOWN_GRACE",
-        "help": [["serve", "--help"], ["--help"]],
     },
     "data-api": {
         "image": "portcullis/data-api",
         "port": 8081,
         "listen_var": "DATA_API_LISTEN",
         "grace_var": "DATA_API_SHUTDOWN_GRACE",
-        "help": [["serve", "--help"], ["--help"]],
     },
 }
 

@@ -1,6 +1,7 @@
 """What the checks compare manifests with: the service binaries' `--help`, the workspace version, and the image names in docker-compose.yml, the scripts and the Dockerfiles."""
 
 from __future__ import annotations
+import json
 import re
 import sys
 import tomllib
@@ -20,26 +21,17 @@ class Binary:
 
 
 def read_binary(name: str, bin_dir: Path, report: Report) -> Binary:
+    """The settings a service binary accepts, from its hidden `config-schema` subcommand (the
+    same list the README's configuration tables are checked against)."""
     path = bin_dir / name
     if not path.is_file():
         sys.exit(f"check_k8s_contract: {path} is missing: build it first "
                  f"(cargo build -p auth-issuer -p data-api)")
-    env_vars: set[str] = set()
-    defaults: dict[str, str] = {}
-    helps = 0
-    for args in SERVICES[name]["help"]:
-        out = run([str(path), *args])
-        if out.returncode != 0:
-            continue
-        helps += 1
-        text = re.sub(r"\s+", " ", out.stdout)
-        # `[env: NAME=value]`, or `[env: NAME]` for settings whose values --help hides.
-        for m in re.finditer(r"\[env: ([A-Z0-9_]+)(?:=[^\]]*)?\](?: \[default: ([^\]]*)\])?", text):
-            env_vars.add(m.group(1))
-            if m.group(2) is not None:
-                defaults[m.group(1)] = m.group(2)
-    report.check(helps > 0 and bool(env_vars), name,
-                 f"could not read any [env: ...] from {path} --help")
+    out = run([str(path), "config-schema"])
+    settings = json.loads(out.stdout) if out.returncode == 0 else []
+    env_vars = {s["env"] for s in settings}
+    defaults = {s["env"]: s["default"] for s in settings if s["default"] is not None}
+    report.check(bool(env_vars), name, f"could not read any setting from {path} config-schema")
     return Binary(name, path, env_vars, defaults)
 
 
