@@ -22,8 +22,8 @@ pub enum KeyError {
     #[error("RSA key has {0} bits; at least 2048 are required")]
     TooSmall(usize),
     /// The crypto library refused the key.
-    #[error("unusable RSA key: {0}")]
-    Unusable(String),
+    #[error("unusable RSA key")]
+    Unusable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A parsed RSA private key, ready to sign without re-parsing, with its public JWK.
@@ -91,7 +91,7 @@ impl SigningKey {
                 message,
                 &mut signature,
             )
-            .map_err(|e| KeyError::Unusable(e.to_string()))?;
+            .map_err(|e| KeyError::Unusable(e.into()))?;
         Ok(signature)
     }
 }
@@ -106,10 +106,10 @@ fn thumbprint(n: &str, e: &str) -> String {
 /// constant-time, rather than by the `rsa` crate).
 pub fn generate_rsa_pem() -> Result<String, KeyError> {
     let key_pair =
-        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Unusable(e.to_string()))?;
+        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Unusable(e.into()))?;
     let der = key_pair
         .as_der()
-        .map_err(|e| KeyError::Unusable(e.to_string()))?;
+        .map_err(|e| KeyError::Unusable(e.into()))?;
     Ok(pem::encode(&pem::Pem::new(
         "PRIVATE KEY",
         der.as_ref().to_vec(),

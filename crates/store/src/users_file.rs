@@ -50,8 +50,8 @@ pub enum UsersFileError {
     #[error("cannot read users file: {0}")]
     Io(#[from] std::io::Error),
     /// Not valid TOML of the expected shape.
-    #[error("users file is not valid: {0}")]
-    Syntax(String),
+    #[error("users file is not valid: {}", .0.message())]
+    Syntax(#[source] toml::de::Error),
     /// An entry breaks a rule.
     #[error("users file: {0}")]
     Invalid(String),
@@ -72,8 +72,7 @@ impl FileDirectory {
 
     /// Parses and validates the TOML text.
     pub fn from_toml(text: &str) -> Result<Self, UsersFileError> {
-        let file: UsersFile =
-            toml::from_str(text).map_err(|e| UsersFileError::Syntax(e.message().to_string()))?;
+        let file: UsersFile = toml::from_str(text).map_err(UsersFileError::Syntax)?;
         let invalid = |what: String| UsersFileError::Invalid(what);
         let scopes = |owner: &str, scopes: &[String]| {
             ScopeSet::from_strs(scopes.iter().map(String::as_str))

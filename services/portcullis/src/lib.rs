@@ -48,14 +48,20 @@ pub enum DevError {
         /// Why.
         source: std::io::Error,
     },
-    /// A key, a hash or the configuration could not be made.
-    #[error("{0}")]
-    Setup(String),
+    /// The signing key could not be generated.
+    #[error("generating the signing key")]
+    Key(#[source] portcullis_jwt::KeyError),
+    /// The demo password could not be hashed.
+    #[error("hashing the demo password")]
+    Hash(#[source] portcullis_domain::directory::PasswordError),
+    /// A service's settings could not be read from the environment.
+    #[error("reading the settings from the environment")]
+    Settings(#[source] clap::Error),
     /// The issuer did not start.
-    #[error("auth issuer: {0}")]
+    #[error("auth issuer")]
     Issuer(#[from] auth_issuer::BuildError),
     /// The data API did not start.
-    #[error("data api: {0}")]
+    #[error("data api")]
     DataApi(#[from] data_api::BuildError),
 }
 
@@ -130,13 +136,12 @@ pub async fn start(config: DevConfig) -> Result<Dev, DevError> {
     std::fs::create_dir_all(&keys_dir).map_err(state_error(&keys_dir))?;
     let key_path = keys_dir.join("dev.pem");
     if !key_path.exists() {
-        let pem = portcullis_jwt::generate_rsa_pem().map_err(|e| DevError::Setup(e.to_string()))?;
+        let pem = portcullis_jwt::generate_rsa_pem().map_err(DevError::Key)?;
         write_private(&key_path, &pem)?;
         tracing::info!(path = %key_path.display(), "generated a development signing key");
     }
     let password = config.demo_password.clone().unwrap_or_else(random_password);
-    let hash =
-        portcullis_store::hash_password(&password).map_err(|e| DevError::Setup(e.to_string()))?;
+    let hash = portcullis_store::hash_password(&password).map_err(DevError::Hash)?;
     let users_path = state.join("users.toml");
     write_private(&users_path, &users_file(&hash))?;
 
@@ -153,15 +158,13 @@ pub async fn start(config: DevConfig) -> Result<Dev, DevError> {
     let data_listener = bind(config.data_api_listen).await?;
     let issuer_addr = issuer_listener.local_addr().map_err(state_error(state))?;
 
-    let mut issuer_config =
-        auth_issuer::Config::from_env().map_err(|e| DevError::Setup(e.to_string()))?;
+    let mut issuer_config = auth_issuer::Config::from_env().map_err(DevError::Settings)?;
     issuer_config.issuer_url = format!("http://{issuer_addr}");
     issuer_config.keys_dir = Some(keys_dir);
     issuer_config.users_file = Some(users_path);
     let issuer = auth_issuer::build_with_listener(issuer_config, issuer_listener).await?;
 
-    let mut data_config =
-        data_api::Config::from_env().map_err(|e| DevError::Setup(e.to_string()))?;
+    let mut data_config = data_api::Config::from_env().map_err(DevError::Settings)?;
     data_config.issuer = format!("http://{issuer_addr}");
     data_config.database_url = format!("sqlite://{}", state.join("items.db").display());
     let data_api = data_api::build_with_listener(data_config, data_listener).await?;
