@@ -1,9 +1,9 @@
 //! Store adapters: the SQLite and PostgreSQL item stores, the in-memory and Redis refresh-token stores, and the
 //! users-and-clients file with argon2id password checks.
 
-mod paging;
 pub mod password;
 pub mod postgres;
+mod queries;
 pub mod refresh_memory;
 pub mod refresh_redis;
 mod rows;

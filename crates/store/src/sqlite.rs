@@ -1,6 +1,6 @@
 //! The SQLite item store: the embedded default for one host.
 
-use crate::paging;
+use crate::queries;
 use crate::rows::{self, unavailable, Current};
 use async_trait::async_trait;
 use portcullis_domain::cause::Cause;
@@ -82,16 +82,7 @@ impl SqliteItemStore {
                 items: rows::count(row.get(0)),
                 bytes: rows::count(row.get(1)),
             });
-        let current = sqlx::query("SELECT version, bytes FROM items WHERE owner = ? AND id = ?")
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .map(|row| Current {
-                version: rows::version(row.get(0)),
-                bytes: rows::count(row.get(1)),
-            });
+        let current = queries::current(&mut tx, owner, id).await?;
         Ok((tx, usage, current))
     }
 }
@@ -99,13 +90,7 @@ impl SqliteItemStore {
 #[async_trait]
 impl ItemStore for SqliteItemStore {
     async fn get(&self, owner: &Subject, id: &ItemId) -> Result<Option<Item>, StoreError> {
-        let row = sqlx::query("SELECT data, version FROM items WHERE owner = ? AND id = ?")
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(row.map(|row| rows::item(owner, id, row.get(0), row.get(1))))
+        queries::get(&self.pool, owner, id).await
     }
 
     async fn put(
@@ -153,19 +138,8 @@ impl ItemStore for SqliteItemStore {
         precondition: Precondition,
     ) -> Result<Option<Version>, StoreError> {
         let _writer = self.write_lock.lock().await;
-        let (mut tx, usage, current) = self.begin_write(owner, id).await?;
-        rows::judge(&precondition, Quota::UNLIMITED, usage, current, None)?;
-        let Some(current) = current else {
-            return Ok(None);
-        };
-        sqlx::query("DELETE FROM items WHERE owner = ? AND id = ?")
-            .bind(owner.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Some(current.version))
+        let (tx, usage, current) = self.begin_write(owner, id).await?;
+        queries::delete(tx, owner, id, &precondition, usage, current).await
     }
 
     async fn list(
@@ -175,7 +149,7 @@ impl ItemStore for SqliteItemStore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Listed, StoreError> {
-        paging::list(&self.pool, owner, after, limit, max_bytes).await
+        queries::list(&self.pool, owner, after, limit, max_bytes).await
     }
 }
 
