@@ -1,72 +1,14 @@
 //! Transport limits on a real listener: slow clients, oversized heads, overload, timeouts, CORS,
 //! banners and graceful drain.
 
-use axum::routing::get;
-use axum::Router;
-use portcullis_http::health::{DependencyState, Readiness};
-use portcullis_http::metrics::Metrics;
-use portcullis_http::server::{with_common_layers, Service};
+mod support;
+
 use portcullis_http::transport::TransportSettings;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
+use support::{serve, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Semaphore};
-
-struct AlwaysReady;
-
-impl Readiness for AlwaysReady {
-    fn ready(&self) -> bool {
-        true
-    }
-    fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
-        BTreeMap::new()
-    }
-}
-
-/// A running service whose `/slow` handler waits for a permit from `gate` (none are given unless
-/// the test adds them), stopped when `stop` is sent.
-struct Running {
-    addr: SocketAddr,
-    gate: Arc<Semaphore>,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(transport: TransportSettings) -> Running {
-    let gate = Arc::new(Semaphore::new(0));
-    let slow_gate = gate.clone();
-    let router = Router::new()
-        .route("/fast", get(|| async { "fast" }))
-        .route(
-            "/slow",
-            get(move || async move {
-                let _permit = slow_gate.acquire().await;
-                "slow"
-            }),
-        );
-    let router = with_common_layers(
-        router,
-        Arc::new(AlwaysReady),
-        Arc::new(Metrics::new()),
-        &transport,
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let service = Service::new(listener, router, transport, Vec::new());
-    let addr = service.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(service.run_until(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        addr,
-        gate,
-        stop: Some(stop),
-        done,
-    }
-}
+use tokio::net::TcpStream;
 
 /// Sends a raw request and reads the whole answer (the request asks the server to close).
 async fn exchange(addr: SocketAddr, raw: &str) -> String {

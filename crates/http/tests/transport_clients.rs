@@ -3,64 +3,28 @@
 //! more than its share of the request slots, and a client that stops reading its response is
 //! disconnected.
 
+mod support;
+
 use axum::routing::{get, post};
 use axum::Router;
-use portcullis_http::health::{DependencyState, Readiness};
-use portcullis_http::metrics::Metrics;
-use portcullis_http::server::{with_common_layers, Service};
 use portcullis_http::transport::TransportSettings;
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
+use support::Running;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::net::TcpStream;
 
 /// A response far larger than the socket buffers of both ends can hold.
 const LARGE_BODY: usize = 64 << 20;
 
-struct AlwaysReady;
-
-impl Readiness for AlwaysReady {
-    fn ready(&self) -> bool {
-        true
-    }
-    fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
-        BTreeMap::new()
-    }
-}
-
-/// Serves `/echo` (reads the whole body) and `/slow` (waits for a permit from the returned
-/// semaphore) under `transport`.
-async fn serve(transport: TransportSettings) -> (SocketAddr, Arc<Semaphore>) {
-    let gate = Arc::new(Semaphore::new(0));
-    let slow_gate = gate.clone();
-    let router = Router::new()
+/// Serves `/echo` (reads the whole body) and `/large` beside the suites' `/fast` and `/slow`.
+async fn serve(transport: TransportSettings) -> Running {
+    let routes = Router::new()
         .route("/echo", post(|body: bytes::Bytes| async move { body }))
-        .route(
-            "/slow",
-            get(move || async move {
-                let _permit = slow_gate.acquire().await;
-                "slow"
-            }),
-        )
-        .route("/fast", get(|| async { "fast" }))
         .route(
             "/large",
             get(|| async { bytes::Bytes::from(vec![b'x'; LARGE_BODY]) }),
         );
-    let router = with_common_layers(
-        router,
-        Arc::new(AlwaysReady),
-        Arc::new(Metrics::new()),
-        &transport,
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let service = Service::new(listener, router, transport, Vec::new());
-    let addr = service.local_addr();
-    tokio::spawn(service.run_until(std::future::pending()));
-    (addr, gate)
+    support::serve_with(transport, routes).await
 }
 
 /// Reads an answer's status line; gives up after 10 s (the services here answer long before).
@@ -96,8 +60,8 @@ fn settings(request_timeout: Duration) -> TransportSettings {
 async fn a_withheld_body_is_answered_after_the_body_read_timeout() {
     // A request timeout far beyond the 10 s this test waits: only the body-read timeout can
     // answer in time.
-    let (addr, _) = serve(settings(Duration::from_secs(60))).await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let running = serve(settings(Duration::from_secs(60))).await;
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
         .await
@@ -111,7 +75,8 @@ async fn a_withheld_body_is_answered_after_the_body_read_timeout() {
 
 #[tokio::test]
 async fn one_client_address_holds_at_most_its_share_of_the_slots() {
-    let (addr, gate) = serve(settings(Duration::from_secs(60))).await;
+    let running = serve(settings(Duration::from_secs(60))).await;
+    let (addr, gate) = (running.addr, running.gate.clone());
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -155,12 +120,12 @@ async fn one_client_address_holds_at_most_its_share_of_the_slots() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_its_response_is_disconnected() {
-    let (addr, _) = serve(TransportSettings {
+    let running = serve(TransportSettings {
         response_stall_timeout: Duration::from_millis(300),
         ..TransportSettings::default()
     })
     .await;
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = TcpStream::connect(running.addr).await.expect("connect");
     stream
         .write_all(b"GET /large HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
         .await
