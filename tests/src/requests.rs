@@ -53,4 +53,34 @@ impl Stack {
             .await
             .expect("list JSON")
     }
+
+    /// `GET /v1/items/{id}` as the owner of `token`, `count` times at once, spread over
+    /// `replicas` in turn: the status of every answer.
+    pub async fn concurrent_reads(
+        &self,
+        replicas: &[String],
+        token: &str,
+        id: &str,
+        count: usize,
+    ) -> Vec<u16> {
+        let reads = (0..count).map(|i| {
+            let request = self
+                .http
+                .get(format!("{}/v1/items/{id}", replicas[i % replicas.len()]))
+                .bearer_auth(token);
+            tokio::spawn(async move {
+                request
+                    .send()
+                    .await
+                    .expect("GET of an item answers")
+                    .status()
+                    .as_u16()
+            })
+        });
+        let mut statuses = Vec::with_capacity(count);
+        for read in reads.collect::<Vec<_>>() {
+            statuses.push(read.await.expect("the read task finishes"));
+        }
+        statuses
+    }
 }

@@ -220,18 +220,23 @@ impl Stack {
 
     /// A metric's value in a service's `/metrics` (0 when absent).
     pub async fn metric(&self, base: &str, series: &str) -> u64 {
-        let text = self
-            .http
+        self.metrics_text(base)
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0, |v| v.trim().parse().expect("a counter value"))
+    }
+
+    /// A service's whole `/metrics` exposition.
+    pub async fn metrics_text(&self, base: &str) -> String {
+        self.http
             .get(format!("{base}/metrics"))
             .send()
             .await
             .expect("metrics answer")
             .text()
             .await
-            .expect("metrics text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-            .map_or(0, |v| v.trim().parse().expect("a counter value"))
+            .expect("metrics text")
     }
 
     /// Polls `/readyz` until it answers 200 (at most 10 s).

@@ -299,15 +299,7 @@ async fn an_unknown_kid_is_answered_at_once_while_a_slow_refetch_runs() {
 #[tokio::test]
 async fn labelled_counters_are_exported_at_zero_from_start_up() {
     let stack = Stack::start().await;
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.data_api))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics_text(&stack.data_api).await;
     for series in [
         r#"portcullis_cache_requests_total{result="hit"} 0"#,
         r#"portcullis_cache_requests_total{result="bypass"} 0"#,

@@ -162,22 +162,8 @@ async fn a_stampede_across_two_replicas_costs_one_store_query() {
         .await
         .unwrap();
     let replicas = [stack.data_api.clone(), second.clone()];
-    let reads = (0..400).map(|i| {
-        let (http, token) = (stack.http.clone(), token.clone());
-        let url = format!("{}/v1/items/hot", replicas[i % 2]);
-        tokio::spawn(async move {
-            http.get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
-    for read in reads {
-        assert_eq!(read.await.unwrap(), 200);
-    }
+    let statuses = stack.concurrent_reads(&replicas, &token, "hot", 400).await;
+    assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
     let series = r#"portcullis_store_queries_total{op="get"}"#;
     let queries =
         stack.metric(&replicas[0], series).await + stack.metric(&replicas[1], series).await;

@@ -36,15 +36,7 @@ async fn rate_limits_answer_429_with_headers_and_metrics_count_everything() {
 
     let bad = stack.get_item("nope", "x").await;
     assert_eq!(bad.status(), 401);
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.data_api))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics_text(&stack.data_api).await;
     for expected in [
         r#"portcullis_http_requests_total{route="/v1/items/{id}",status="404"} 4"#,
         r#"portcullis_http_requests_total{route="/v1/items/{id}",status="429"} 1"#,
@@ -132,25 +124,10 @@ async fn concurrent_cold_reads_of_one_item_cost_one_store_query() {
     )
     .await;
     stack.wait_ready(&cold).await;
-    let reads = (0..400).map(|_| {
-        let (http, token, url) = (
-            stack.http.clone(),
-            token.clone(),
-            format!("{cold}/v1/items/popular"),
-        );
-        tokio::spawn(async move {
-            http.get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
-    for read in reads {
-        assert_eq!(read.await.unwrap(), 200);
-    }
+    let statuses = stack
+        .concurrent_reads(std::slice::from_ref(&cold), &token, "popular", 400)
+        .await;
+    assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
     let queries = stack
         .metric(&cold, r#"portcullis_store_queries_total{op="get"}"#)
         .await;
