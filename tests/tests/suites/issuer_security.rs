@@ -71,14 +71,7 @@ async fn audit_events_record_who_and_why_but_never_a_secret() {
     };
     assert_eq!(refresh_form(&refresh).await.unwrap().status(), 200);
     assert_eq!(refresh_form(&refresh).await.unwrap().status(), 400, "reuse");
-    let revoke = stack
-        .http
-        .post(format!("{}/oauth2/revoke", stack.issuer))
-        .form(&[("client_id", CLI_CLIENT), ("token", refresh.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), 200);
+    assert_eq!(revoke(&stack, &refresh).await.status(), 200);
 
     let events = events();
     let find = |event: &str| {
@@ -255,14 +248,7 @@ async fn an_access_token_of_a_revoked_session_introspects_inactive() {
         introspect(&stack, "data-api", &access).await["active"],
         true
     );
-    let revoked = stack
-        .http
-        .post(format!("{}/oauth2/revoke", stack.issuer))
-        .form(&[("client_id", CLI_CLIENT), ("token", refresh.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 200);
+    assert_eq!(revoke(&stack, &refresh).await.status(), 200);
     assert_eq!(
         introspect(&stack, "data-api", &access).await,
         serde_json::json!({"active": false}),
@@ -285,4 +271,15 @@ async fn an_access_token_of_a_revoked_session_introspects_inactive() {
         true,
         "a token without a session is judged on its signature and claims alone"
     );
+}
+
+/// Revokes a refresh token's family as the public client (RFC 7009).
+async fn revoke(stack: &Stack, refresh: &str) -> reqwest::Response {
+    stack
+        .http
+        .post(format!("{}/oauth2/revoke", stack.issuer))
+        .form(&[("client_id", CLI_CLIENT), ("token", refresh)])
+        .send()
+        .await
+        .expect("revocation answers")
 }
