@@ -1,66 +1,33 @@
 //! The users-and-clients file (`ISSUER_USERS_FILE`): TOML that operators edit and Kubernetes
 //! mounts from a Secret. Validated whole at load: a typo fails start-up, not a login.
 
-use crate::password::is_argon2id_phc;
+use crate::spec::{ClientSpec, UserSpec};
+pub use crate::users_file_error::UsersFileError;
+use crate::users_file_error::{Entry, Rule};
 use async_trait::async_trait;
 use portcullis_domain::directory::{
     ClientRecord, DirectoryError, GrantType, UserDirectory, UserRecord,
 };
 use portcullis_domain::identity::{ClientId, Username};
-use portcullis_domain::scope::ScopeSet;
-use portcullis_domain::secret::Secret;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
     #[serde(default)]
-    users: Vec<UserEntry>,
+    users: Vec<UserSpec>,
     #[serde(default)]
-    clients: Vec<ClientEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserEntry {
-    username: String,
-    password_hash: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientEntry {
-    client_id: String,
-    #[serde(default)]
-    secret_hash: Option<String>,
-    grants: Vec<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    audience: Vec<String>,
-}
-
-/// Why the users file was refused; names the entry, never a hash.
-#[derive(Debug, thiserror::Error)]
-pub enum UsersFileError {
-    /// The file could not be read.
-    #[error("cannot read users file: {0}")]
-    Io(#[from] std::io::Error),
-    /// Not valid TOML of the expected shape.
-    #[error("users file is not valid: {}", .0.message())]
-    Syntax(#[source] toml::de::Error),
-    /// An entry breaks a rule.
-    #[error("users file: {0}")]
-    Invalid(String),
+    clients: Vec<ClientSpec>,
 }
 
 /// The directory loaded from the users file.
 #[derive(Debug, Default)]
 pub struct FileDirectory {
     users: HashMap<Username, UserRecord>,
+    /// Login names by subject.
+    subjects: HashMap<String, Username>,
     clients: HashMap<ClientId, ClientRecord>,
 }
 
@@ -73,94 +40,53 @@ impl FileDirectory {
     /// Parses and validates the TOML text.
     pub fn from_toml(text: &str) -> Result<Self, UsersFileError> {
         let file: UsersFile = toml::from_str(text).map_err(UsersFileError::Syntax)?;
-        let invalid = |what: String| UsersFileError::Invalid(what);
-        let scopes = |owner: &str, scopes: &[String]| {
-            ScopeSet::from_strs(scopes.iter().map(String::as_str))
-                .map_err(|e| invalid(format!("{owner}: {e}")))
-        };
         let mut directory = Self::default();
         for user in file.users {
-            let username = Username::new(user.username.as_str())
-                .map_err(|e| invalid(format!("user {:?}: {e}", user.username)))?;
-            if !is_argon2id_phc(&user.password_hash) {
-                return Err(invalid(format!(
-                    "user {username}: password_hash is not an argon2id PHC string (use `auth-issuer hash-password`)"
-                )));
-            }
-            let record = UserRecord {
-                scopes: scopes(&format!("user {username}"), &user.scopes)?,
-                password_hash: Secret::new(user.password_hash),
-                username: username.clone(),
-            };
-            if directory.users.insert(username.clone(), record).is_some() {
-                return Err(invalid(format!("user {username} is listed twice")));
+            let entry = Entry::User(user.username.clone());
+            let record = user.validate().map_err(|rule| entry.breaks(rule))?;
+            let subject = record.subject.to_string();
+            let name = record.username.clone();
+            if directory.users.insert(name.clone(), record).is_some()
+                || directory.subjects.insert(subject, name).is_some()
+            {
+                return Err(entry.breaks(Rule::Duplicate));
             }
         }
         for client in file.clients {
-            let client_id = ClientId::new(client.client_id.as_str())
-                .map_err(|e| invalid(format!("client {:?}: {e}", client.client_id)))?;
-            if let Some(hash) = &client.secret_hash {
-                if !is_argon2id_phc(hash) {
-                    return Err(invalid(format!(
-                        "client {client_id}: secret_hash is not an argon2id PHC string"
-                    )));
-                }
-            }
-            let grants = client
-                .grants
-                .iter()
-                .map(|g| {
-                    GrantType::parse(g)
-                        .ok_or_else(|| invalid(format!("client {client_id}: unknown grant {g:?}")))
-                })
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            if grants.contains(&GrantType::ClientCredentials) && client.secret_hash.is_none() {
-                return Err(invalid(format!(
-                    "client {client_id}: client_credentials needs a secret_hash (public clients cannot use it)"
-                )));
-            }
-            if client.audience.is_empty() || client.audience.iter().any(String::is_empty) {
-                return Err(invalid(format!(
-                    "client {client_id}: audience must name at least one resource server"
-                )));
-            }
-            let record = ClientRecord {
-                scopes: scopes(&format!("client {client_id}"), &client.scopes)?,
-                secret_hash: client.secret_hash.map(Secret::new),
-                grants,
-                audience: client.audience,
-                client_id: client_id.clone(),
-            };
-            if directory
-                .clients
-                .insert(client_id.clone(), record)
-                .is_some()
-            {
-                return Err(invalid(format!("client {client_id} is listed twice")));
+            let entry = Entry::Client(client.client_id.clone());
+            let record = client.validate().map_err(|rule| entry.breaks(rule))?;
+            let client_id = record.client_id.clone();
+            if directory.clients.insert(client_id, record).is_some() {
+                return Err(entry.breaks(Rule::Duplicate));
             }
         }
-        // A client acting for itself gets `sub = client_id`: sharing a name with a user would let
-        // it read and write that user's items.
+        // A client acting for itself gets `sub = client_id`: sharing a user's name or subject
+        // would let it read and write that user's items.
         if let Some(clash) = directory.clients.keys().find(|id| {
-            Username::new(id.as_str()).is_ok_and(|name| directory.users.contains_key(&name))
+            directory.subjects.contains_key(id.as_str())
+                || Username::new(id.as_str()).is_ok_and(|name| directory.users.contains_key(&name))
         }) {
-            return Err(invalid(format!(
-                "client {clash} has the same name as a user; token subjects would collide"
-            )));
+            return Err(Entry::Client(clash.to_string()).breaks(Rule::SubjectClash));
         }
         Ok(directory)
     }
 
-    /// Every audience some client's tokens carry: what the issuer accepts when introspecting.
-    pub fn audiences(&self) -> Vec<String> {
-        let mut audiences: Vec<String> = self
-            .clients
-            .values()
-            .flat_map(|c| c.audience.iter().cloned())
-            .collect();
-        audiences.sort();
-        audiences.dedup();
-        audiences
+    /// Every user and client, for an import into the identity store.
+    pub fn records(&self) -> (Vec<UserRecord>, Vec<ClientRecord>) {
+        (
+            self.users.values().cloned().collect(),
+            self.clients.values().cloned().collect(),
+        )
+    }
+
+    /// The clients, in no particular order: start-up derives discovery from them.
+    pub fn clients(&self) -> Vec<ClientRecord> {
+        self.clients.values().cloned().collect()
+    }
+
+    /// The clients allowed `grant`, sorted: start-up names those allowed the password grant.
+    pub fn clients_with_grant(&self, grant: GrantType) -> Vec<&ClientId> {
+        clients_with_grant(self.clients.values(), grant)
     }
 
     /// How many users and clients were loaded, for the start-up log.
@@ -169,10 +95,33 @@ impl FileDirectory {
     }
 }
 
+/// The ids of the `clients` allowed `grant`, sorted: whatever holds the clients (the file, the
+/// identity store's start-up read) derives discovery and the password-grant warning this way.
+pub fn clients_with_grant<'a>(
+    clients: impl IntoIterator<Item = &'a ClientRecord>,
+    grant: GrantType,
+) -> Vec<&'a ClientId> {
+    let mut ids: Vec<&ClientId> = clients
+        .into_iter()
+        .filter(|c| c.grants.contains(&grant))
+        .map(|c| &c.client_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 #[async_trait]
 impl UserDirectory for FileDirectory {
     async fn user(&self, username: &Username) -> Result<Option<UserRecord>, DirectoryError> {
         Ok(self.users.get(username).cloned())
+    }
+
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, DirectoryError> {
+        Ok(self
+            .subjects
+            .get(subject)
+            .and_then(|name| self.users.get(name))
+            .cloned())
     }
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, DirectoryError> {
@@ -184,6 +133,7 @@ impl UserDirectory for FileDirectory {
 mod tests {
     use super::*;
     use crate::password::hash_password;
+    use crate::RedirectUriProblem;
 
     fn sample() -> String {
         let hash = hash_password("pw").unwrap();
@@ -270,5 +220,62 @@ audience = ["data-api"]
         .unwrap_err()
         .to_string();
         assert!(!error.contains(&hash), "errors never echo a hash");
+    }
+
+    #[test]
+    fn browser_clients_register_safe_redirect_uris() {
+        let client = |redirects: &str| {
+            format!(
+                "[[clients]]\nclient_id = \"app\"\ngrants = [\"authorization_code\"]\naudience = [\"d\"]\nredirect_uris = [{redirects}]\n"
+            )
+        };
+        let refused = [
+            ("", Rule::NoRedirectUri),
+            (
+                "\"https://app.example/cb#x\"",
+                problem("https://app.example/cb#x", RedirectUriProblem::Fragment),
+            ),
+            (
+                "\"http://app.example/cb\"",
+                problem("http://app.example/cb", RedirectUriProblem::PlainHttp),
+            ),
+            (
+                "\"http://127.0.0.1.evil.example/cb\"",
+                problem(
+                    "http://127.0.0.1.evil.example/cb",
+                    RedirectUriProblem::PlainHttp,
+                ),
+            ),
+            (
+                "\"javascript:alert(1)\"",
+                problem("javascript:alert(1)", RedirectUriProblem::Scheme),
+            ),
+            ("\"/cb\"", problem("/cb", RedirectUriProblem::Relative)),
+        ];
+        for (redirects, rule) in refused {
+            match FileDirectory::from_toml(&client(redirects)) {
+                Err(UsersFileError::Invalid { entry, rule: got }) => {
+                    assert_eq!(entry, Entry::Client("app".into()));
+                    assert_eq!(got, rule, "{redirects}");
+                }
+                other => panic!("{redirects}: {other:?}"),
+            }
+        }
+        for good in [
+            "\"https://app.example/cb\"",
+            "\"http://127.0.0.1/cb\"",
+            "\"http://[::1]:8000/cb\"",
+            "\"http://localhost/cb\"",
+            "\"com.example.app:/cb\"",
+        ] {
+            assert!(FileDirectory::from_toml(&client(good)).is_ok(), "{good}");
+        }
+    }
+
+    fn problem(uri: &str, problem: RedirectUriProblem) -> Rule {
+        Rule::RedirectUri {
+            uri: uri.into(),
+            problem,
+        }
     }
 }

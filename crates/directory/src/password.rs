@@ -9,11 +9,51 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Hashes a secret with argon2id at OWASP's minimum (19 MiB, t=2, p=1: the crate's defaults),
-/// giving the PHC string the users file stores.
+/// argon2id's cost: memory in KiB and passes (one lane). Stored hashes made with less are
+/// re-made with these at the owner's next successful login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory per hash, KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+}
+
+impl HashParams {
+    /// OWASP's minimum for argon2id (19 MiB, t=2, p=1), the `argon2` crate's defaults.
+    pub const OWASP_MINIMUM: Self = Self {
+        memory_kib: argon2::Params::DEFAULT_M_COST,
+        iterations: argon2::Params::DEFAULT_T_COST,
+    };
+
+    fn hasher(self) -> Result<Argon2<'static>, PasswordError> {
+        let params = argon2::Params::new(self.memory_kib, self.iterations, 1, None)
+            .map_err(|_| PasswordError::InvalidHash)?;
+        Ok(Argon2::new(
+            Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        ))
+    }
+
+    /// Whether a hash made with `stored` costs less than these (so should be re-made).
+    fn weaker(self, stored: &PasswordHash<'_>) -> bool {
+        let cost = |name: &str| stored.params.get_decimal(name).unwrap_or(0);
+        cost("m") < self.memory_kib || cost("t") < self.iterations
+    }
+}
+
+/// Hashes a secret with argon2id at OWASP's minimum, giving the PHC string the users file
+/// stores.
 pub fn hash_password(secret: &str) -> Result<String, PasswordError> {
+    hash_password_with(secret, HashParams::OWASP_MINIMUM)
+}
+
+/// Hashes a secret with argon2id at `params`.
+pub fn hash_password_with(secret: &str, params: HashParams) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    params
+        .hasher()?
         .hash_password(secret.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|_| PasswordError::InvalidHash)
@@ -26,6 +66,7 @@ pub struct Argon2Verifier {
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     dummy_hash: Arc<str>,
+    params: HashParams,
 }
 
 impl std::fmt::Debug for Argon2Verifier {
@@ -39,13 +80,31 @@ impl std::fmt::Debug for Argon2Verifier {
 impl Argon2Verifier {
     /// A verifier running at most `concurrency` hashes at once (each holds 19 MiB).
     pub fn new(concurrency: usize, queue_timeout: Duration) -> Result<Self, PasswordError> {
+        Self::with_params(concurrency, queue_timeout, HashParams::OWASP_MINIMUM)
+    }
+
+    /// Like [`Argon2Verifier::new`], upgrading hashes weaker than `params` (see
+    /// [`PasswordVerifier::upgrade`]).
+    pub fn with_params(
+        concurrency: usize,
+        queue_timeout: Duration,
+        params: HashParams,
+    ) -> Result<Self, PasswordError> {
         // Unknown users are checked against this, so they cost exactly what a real user costs.
-        let dummy_hash = hash_password("portcullis-dummy-password")?;
+        let dummy_hash = hash_password_with("portcullis-dummy-password", params)?;
         Ok(Self {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             queue_timeout,
             dummy_hash: dummy_hash.into(),
+            params,
         })
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, PasswordError> {
+        tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordError::Saturated)?
+            .map_err(|_| PasswordError::Saturated)
     }
 }
 
@@ -54,10 +113,7 @@ impl PasswordVerifier for Argon2Verifier {
     async fn verify(&self, secret: &Secret, hash: Option<&Secret>) -> Result<bool, PasswordError> {
         // The permit moves into the blocking task: if the request is cancelled, the hash still
         // runs to the end, and its slot stays taken until it does.
-        let slot = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| PasswordError::Saturated)?
-            .map_err(|_| PasswordError::Saturated)?;
+        let slot = self.slot().await?;
         let known = hash.is_some();
         let hash: Arc<str> = hash.map_or_else(|| self.dummy_hash.clone(), |h| h.expose().into());
         let secret = secret.clone();
@@ -74,6 +130,25 @@ impl PasswordVerifier for Argon2Verifier {
         .await
         .map_err(|_| PasswordError::Saturated)??;
         Ok(known && matches)
+    }
+
+    async fn upgrade(
+        &self,
+        secret: &Secret,
+        hash: &Secret,
+    ) -> Result<Option<Secret>, PasswordError> {
+        let weaker = PasswordHash::new(hash.expose()).is_ok_and(|h| self.params.weaker(&h));
+        if !weaker {
+            return Ok(None);
+        }
+        let slot = self.slot().await?;
+        let (secret, params) = (secret.clone(), self.params);
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            hash_password_with(secret.expose(), params).map(|hash| Some(Secret::new(hash)))
+        })
+        .await
+        .map_err(|_| PasswordError::Saturated)?
     }
 }
 
@@ -123,6 +198,33 @@ mod tests {
             .verify(&Secret::new("x"), Some(&Secret::new("plain")))
             .await;
         assert!(matches!(garbage, Err(PasswordError::InvalidHash)));
+    }
+
+    #[tokio::test]
+    async fn hashes_weaker_than_configured_are_made_again_stronger_ones_are_kept() {
+        let stronger = HashParams {
+            memory_kib: HashParams::OWASP_MINIMUM.memory_kib + 1024,
+            iterations: 3,
+        };
+        let verifier = Argon2Verifier::with_params(1, Duration::from_secs(30), stronger).unwrap();
+        let secret = Secret::new("correct horse");
+        let old = Secret::new(hash_password("correct horse").unwrap());
+        let upgraded = verifier
+            .upgrade(&secret, &old)
+            .await
+            .unwrap()
+            .expect("re-made");
+        assert!(
+            upgraded.expose().contains("m=20480,t=3,p=1"),
+            "{}",
+            upgraded.expose()
+        );
+        assert!(verifier.verify(&secret, Some(&upgraded)).await.unwrap());
+        assert!(verifier
+            .upgrade(&secret, &upgraded)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]
