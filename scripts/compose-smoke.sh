@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Smoke test of docker-compose.yml: the whole stack up, used with curl from the host, down.
+# Every hop is TLS (the compose file's development CA, made by certs-init): curl trusts only that
+# CA, copied out of the running issuer.
 #
 #   1. builds the offline images: scripts/build-images.sh (Redis, PostgreSQL, runtime base;
 #      idempotent) and scripts/build-service-images.sh (auth-issuer, data-api from the
 #      target/debug binaries, running `cargo build -p auth-issuer -p data-api` first);
 #   2. `up -d` under a unique project name, every published port on a free host port;
 #   3. waits (bounded) until redis, postgres, auth-issuer and both data-api replicas are
-#      healthy and keys-init has exited 0;
-#   4. with curl: password login, PUT an item through replica 1, GET it through replica 2,
-#      refresh-token rotation (the new token works, a retry within the grace window gets the same
-#      successor, the old refresh token is refused once the successor was used), 401
-#      without a token;
-#   5. `down -v` always (trap), after printing `ps` and the logs if anything failed.
+#      healthy and keys-init and certs-init have exited 0;
+#   4. with curl over HTTPS (--cacert the development CA): password login, PUT an item through
+#      replica 1, GET it through replica 2, refresh-token rotation (the new token works, a retry
+#      within the grace window gets the same successor, the old refresh token is refused once
+#      the successor was used), 401 without a token;
+#   5. TLS everywhere: the issuer and both replicas answer no plain http; Redis answers no
+#      plain text and refuses the `default` user; PostgreSQL refuses a login without TLS, and every
+#      network connection it has (the data API's pool) uses TLS;
+#   6. `down -v` always (trap), after printing `ps` and the logs if anything failed.
 #
 # Exits non-zero on any failure. Needs Docker, curl, and `docker compose` (v2) or
 # docker-compose (1.29+).
@@ -126,17 +131,20 @@ container() {
 }
 
 LONG_RUNNING=(redis postgres auth-issuer data-api-1 data-api-2)
-log "waiting for ${LONG_RUNNING[*]} to be healthy and keys-init to finish"
+ONE_SHOT=(keys-init certs-init)
+log "waiting for ${LONG_RUNNING[*]} to be healthy and ${ONE_SHOT[*]} to finish"
 while :; do
 	pending=()
-	id="$(container keys-init)"
-	[ -n "$id" ] || fail "no keys-init container"
-	read -r state code <<<"$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$id")"
-	if [ "$state" = exited ]; then
-		[ "$code" = 0 ] || fail "keys-init exited with $code"
-	else
-		pending+=("keys-init:$state")
-	fi
+	for service in "${ONE_SHOT[@]}"; do
+		id="$(container "$service")"
+		[ -n "$id" ] || fail "no $service container"
+		read -r state code <<<"$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$id")"
+		if [ "$state" = exited ]; then
+			[ "$code" = 0 ] || fail "$service exited with $code"
+		else
+			pending+=("$service:$state")
+		fi
+	done
 	for service in "${LONG_RUNNING[@]}"; do
 		id="$(container "$service")"
 		[ -n "$id" ] || { pending+=("$service:missing"); continue; }
@@ -163,17 +171,28 @@ published() {
 		fail "$1: port $2 is not published"
 	printf '%s\n' "${addr/0.0.0.0/127.0.0.1}"
 }
-ISSUER="http://$(published auth-issuer 8080)"
-API1="http://$(published data-api-1 8081)"
-API2="http://$(published data-api-2 8081)"
+ISSUER_ADDR="$(published auth-issuer 8080)"
+API1_ADDR="$(published data-api-1 8081)"
+API2_ADDR="$(published data-api-2 8081)"
+ISSUER="https://$ISSUER_ADDR"
+API1="https://$API1_ADDR"
+API2="https://$API2_ADDR"
 log "issuer $ISSUER, data-api-1 $API1, data-api-2 $API2"
 
+# The development CA certs-init made (its certificate only), the one root curl trusts below.
+CA="$WORK/ca.pem"
+docker cp "$(container auth-issuer):/run/tls/ca/ca.pem" "$CA" >/dev/null ||
+	fail "could not copy the development CA out of the auth-issuer container"
+grep -q 'BEGIN CERTIFICATE' "$CA" || fail "the development CA is not a PEM certificate"
+
 # ------------------------------------------------------------------- curl ---
-# request NAME EXPECTED_STATUS CURL_ARGS...: body in $WORK/NAME.body, headers in NAME.headers
+# request NAME EXPECTED_STATUS CURL_ARGS...: body in $WORK/NAME.body, headers in NAME.headers.
+# HTTPS only, verified against the development CA (the certificates name 127.0.0.1).
 request() {
 	local name="$1" want="$2" got
 	shift 2
-	got="$(curl -sS --max-time 10 -o "$WORK/$name.body" -D "$WORK/$name.headers" \
+	got="$(curl -sS --max-time 10 --proto '=https' --cacert "$CA" \
+		-o "$WORK/$name.body" -D "$WORK/$name.headers" \
 		-w '%{http_code}' "$@")" || fail "$name: curl failed (${*: -1})"
 	if [ "$got" != "$want" ]; then
 		printf -- '---- %s: HTTP %s, expected %s ----\n' "$name" "$got" "$want" >&2
@@ -232,3 +251,50 @@ request no-token-replica-1 401 "$API1/v1/items/$ITEM"
 grep -qi '^www-authenticate: *bearer' "$WORK/no-token-replica-1.headers" ||
 	fail "no-token-replica-1: no WWW-Authenticate: Bearer"
 request no-token-replica-2 401 "$API2/v1/items/$ITEM"
+
+# -------------------------------------------------------------------- TLS ---
+# passed NAME: one more check that held
+passed() {
+	CHECKS=$((CHECKS + 1))
+	log "$1: ok"
+}
+
+# No plain http beside HTTPS: a TLS listener cannot answer an HTTP request in clear text.
+for target in "issuer $ISSUER_ADDR" "data-api-1 $API1_ADDR" "data-api-2 $API2_ADDR"; do
+	read -r name addr <<<"$target"
+	if code="$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/healthz" 2>/dev/null)" &&
+		[ "${code:0:1}" = 2 ]; then
+		fail "$name answered plain http on $addr with $code"
+	fi
+	passed "$name-no-plain-http"
+done
+
+# Redis: TLS only, and the `default` user is off (the services log in as `portcullis`).
+redis_cli() { docker exec "$(container redis)" sh -c "unset REDISCLI_AUTH; redis-cli $*" 2>&1; }
+out="$(redis_cli -h localhost -p 6379 ping || true)"
+case "$out" in
+	*PONG* | *NOAUTH*) fail "redis answered a plain-text ping on 6379: $out" ;;
+esac
+passed redis-no-plain-text
+out="$(redis_cli --tls --cacert /run/tls/ca/ca.pem -h localhost -p 6379 ping || true)"
+case "$out" in
+	*NOAUTH*) passed redis-default-user-off ;;
+	*) fail "redis: an unauthenticated ping over TLS answered '$out', expected NOAUTH" ;;
+esac
+
+# PostgreSQL: no login without TLS, and every network connection (the data API's) is TLS.
+postgres_id="$(container postgres)"
+if docker exec -e "PGPASSWORD=${PORTCULLIS_POSTGRES_PASSWORD:-portcullis-dev-only}" "$postgres_id" \
+	psql "host=127.0.0.1 user=portcullis dbname=portcullis sslmode=disable" -tAc 'select 1' \
+	>"$WORK/pg-plain.out" 2>&1; then
+	fail "postgres accepted a login without TLS"
+fi
+grep -q 'no encryption\|reject' "$WORK/pg-plain.out" ||
+	fail "postgres refused the plain login for another reason: $(cat "$WORK/pg-plain.out")"
+passed postgres-plain-login-refused
+read -r tls_conns plain_conns <<<"$(docker exec "$postgres_id" psql -U portcullis -d portcullis -tA -F ' ' -c \
+	"select count(*) filter (where s.ssl), count(*) filter (where not s.ssl)
+	   from pg_stat_activity a join pg_stat_ssl s using (pid) where a.client_addr is not null")"
+[ "${plain_conns:-x}" = 0 ] || fail "postgres: $plain_conns network connection(s) without TLS"
+[ "${tls_conns:-0}" -gt 0 ] || fail "postgres: no TLS connection from the data API"
+passed "postgres-data-api-on-tls ($tls_conns connections)"

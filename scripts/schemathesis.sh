@@ -17,13 +17,24 @@ max_examples=${1:-100}
 if ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-cargo build --quiet -p portcullis
+cargo build --quiet -p portcullis -p auth-issuer
 
 state=$(mktemp -d)
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# The fuzzer's own client: confidential, acting for itself (client credentials), so no user
+# password and no password grant are needed to get a token for the data API.
+hash=$(printf '%s' "$password" | target/debug/auth-issuer hash-password)
+cat >"$state/users.toml" <<EOF_USERS
+[[clients]]
+client_id = "schemathesis"
+secret_hash = "$hash"
+grants = ["client_credentials"]
+scopes = ["items:read", "items:write"]
+audience = ["data-api"]
+EOF_USERS
 (
   cd "$state"
-  ISSUER_LISTEN=$ISSUER DATA_API_LISTEN=$DATA_API PORTCULLIS_DEMO_PASSWORD=$password \
+  ISSUER_LISTEN=$ISSUER DATA_API_LISTEN=$DATA_API ISSUER_USERS_FILE=$state/users.toml \
     DATA_API_RATE_LIMIT=100000/s DATA_API_IP_RATE_LIMIT=100000/s ISSUER_IP_RATE_LIMIT=100000/s \
     ISSUER_LOGIN_RATE_LIMIT=100000/s ISSUER_LOGIN_USER_RATE_LIMIT=100000/s \
     exec "$OLDPWD/target/debug/portcullis" dev >"$state/dev.log" 2>&1
@@ -38,8 +49,8 @@ for _ in $(seq 100); do
 done
 curl -fsS "http://$DATA_API/readyz" >/dev/null || { cat "$state/dev.log"; exit 1; }
 
-token=$(curl -fsS "http://$ISSUER/oauth2/token" -d grant_type=password -d client_id=portcullis-cli \
-  -d username=demo --data-urlencode "password=$password" |
+token=$(curl -fsS "http://$ISSUER/oauth2/token" -d grant_type=client_credentials \
+  -d client_id=schemathesis --data-urlencode "client_secret=$password" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 
 # The coverage phase is left out: on the PUT body (any JSON value) its generator fails

@@ -29,6 +29,7 @@ import settings
 from measure import machine
 from processes import Processes, http, log, status_kib  # http, status_kib: for bench/memory
 from results import plot, report, summarise
+from replicas import report_lines, two_replicas
 from rounds import issuance, profile, read_path_rounds
 from settings import ROOT
 from stack import Stack
@@ -44,6 +45,8 @@ def main():
                         help="seconds per wrk run")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed stack (C)")
     parser.add_argument("--no-issuance", action="store_true")
+    parser.add_argument("--no-replicas", action="store_true",
+                        help="skip the two-replica run and the limiter accuracy run")
     parser.add_argument("--record", action="store_true",
                         help="append the Markdown section to bench/RESULTS.md")
     parser.add_argument("--profile", action="store_true",
@@ -63,6 +66,8 @@ def main():
             return
         stack = Stack(out, procs, with_seed=not args.no_seed)
         results, checks = read_path_rounds(stack, out, args.rounds, args.duration)
+        replicas = None if args.no_replicas else two_replicas(stack, out, args.rounds,
+                                                              args.duration)
         issued = None if args.no_issuance else issuance(stack, out, args.duration)
         rss = stack.rss()
     finally:
@@ -70,12 +75,15 @@ def main():
     info = machine()
     summary = summarise(results, rss)
     text, ratios = report(summary, checks, rss, issued, info, started, args)
+    if replicas:
+        text += "\n" + "\n".join(report_lines(replicas, summary["B"]["rps"])) + "\n"
     plot(summary, issued, args.plot)
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"started": started.isoformat(), "machine": info, "rounds": results,
                    "summary": summary, "checks": checks, "rss_mib": rss, "issuance": issued,
+                   "replicas": replicas,
                    "ratios": ratios}, f, indent=2)
     if args.record:
         with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:

@@ -100,10 +100,12 @@ audience = ["data-api"]
         return self.token({"grant_type": "password", "client_id": PUBLIC_CLIENT,
                            "username": USER, "password": PASSWORD})
 
-    def start_data_api(self):
+    def start_replica(self, name, **overrides):
+        """One data API process on this stack's Redis and item database; returns it and its URL.
+        Every replica of the run shares the database file (the hot path never reaches it)."""
         port = free_port()
-        self.data_url = f"http://127.0.0.1:{port}"
-        self.data_api = self.procs.start("data-api", [os.path.join(settings.RELEASE, "data-api")], env={
+        url = f"http://127.0.0.1:{port}"
+        env = {
             "DATA_API_LISTEN": f"127.0.0.1:{port}",
             "DATA_API_ISSUER": self.issuer_url,
             "DATA_API_REDIS_URL": self.redis_url,
@@ -113,9 +115,14 @@ audience = ["data-api"]
             "DATA_API_DATABASE_URL": "sqlite://" + os.path.join(self.out, "items.db"),
             # Freshness longer than the run: every read is a plain hit, no stale refreshes.
             "DATA_API_CACHE_TTL": "30m",
-        })
-        wait_until("data-api", lambda: http("GET", self.data_url + "/readyz")[0] == 200,
-                   proc=self.data_api)
+            **overrides,
+        }
+        proc = self.procs.start(name, [os.path.join(settings.RELEASE, "data-api")], env=env)
+        wait_until(name, lambda: http("GET", url + "/readyz")[0] == 200, proc=proc)
+        return proc, url
+
+    def start_data_api(self):
+        self.data_api, self.data_url = self.start_replica("data-api")
         self.access_token = self.password_grant()["access_token"]
         self.item_url = f"{self.data_url}/v1/items/{ITEM_ID}"
         auth = {"Authorization": f"Bearer {self.access_token}"}

@@ -1,6 +1,6 @@
 //! Configuration parsing: the users file (TOML an operator edits) and every flag of both services
 //! (rate-limit policies, durations, addresses, proxy networks, CORS origins). Never panics; a
-//! configuration that passes validation has transport settings that validate too.
+//! configuration either becomes settings or is refused with a named setting.
 #![no_main]
 
 use clap::Parser;
@@ -9,13 +9,13 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Parser)]
 struct Issuer {
     #[command(flatten)]
-    config: auth_issuer::Config,
+    config: auth_issuer::Args,
 }
 
 #[derive(Parser)]
 struct DataApi {
     #[command(flatten)]
-    config: data_api::Config,
+    config: data_api::Args,
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -25,20 +25,16 @@ fuzz_target!(|data: &[u8]| {
     let args = std::iter::once("fuzz").chain(text.split('\n'));
     match selector % 3 {
         0 => {
-            let _ = portcullis_store::FileDirectory::from_toml(text);
+            let _ = portcullis_directory::FileDirectory::from_toml(text);
         }
         1 => {
             if let Ok(cli) = Issuer::try_parse_from(args) {
-                if cli.config.validate().is_ok() {
-                    cli.config.transport.settings().expect("validated settings");
-                }
+                let _ = auth_issuer::Settings::try_from(cli.config);
             }
         }
         _ => {
             if let Ok(cli) = DataApi::try_parse_from(args) {
-                if cli.config.validate().is_ok() {
-                    cli.config.transport.settings().expect("validated settings");
-                }
+                let _ = data_api::Settings::try_from(cli.config);
             }
         }
     }

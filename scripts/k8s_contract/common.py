@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import ssl
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,11 @@ TELEMETRY_VARS = {
 
 # Secrets each render may refer to without containing them: the operator creates them.
 EXTERNAL_SECRETS = {
-    "base": {"auth-issuer-keys", "auth-issuer-users", "portcullis-backends"},
+    "base": {"auth-issuer-keys", "auth-issuer-users", "portcullis-backends", "auth-issuer-tls",
+             "data-api-tls", "portcullis-ca"},
     "dev": set(),
-    "prod": {"auth-issuer-keys", "auth-issuer-users", "portcullis-backends", "portcullis-tls"},
+    "prod": {"auth-issuer-keys", "auth-issuer-users", "portcullis-backends", "portcullis-tls",
+             "auth-issuer-tls", "data-api-tls", "portcullis-ca"},
 }
 
 
@@ -128,8 +131,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_status(url: str, timeout: float = 2.0) -> int | None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def http_status(url: str, timeout: float = 2.0, cafile: str | None = None) -> int | None:
+    """The status `url` answers (None: no answer). `cafile`: the only root trusted for https."""
+    handlers: list = [urllib.request.ProxyHandler({})]
+    if cafile is not None:
+        handlers.append(urllib.request.HTTPSHandler(
+            context=ssl.create_default_context(cafile=cafile)))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(url, timeout=timeout) as response:
             return response.status

@@ -57,12 +57,6 @@ def check_service_container(r: Render, name: str, binaries: dict[str, Binary],
     report.check([(p.get("name"), p["containerPort"], p.get("protocol", "TCP")) for p in ports]
                  == [("http", contract["port"], "TCP")], cw,
                  f"must expose exactly containerPort {contract['port']} named http")
-    for kind, path in (("startupProbe", LIVENESS_PATH), ("livenessProbe", LIVENESS_PATH),
-                       ("readinessProbe", READINESS_PATH)):
-        get = (c.get(kind) or {}).get("httpGet") or {}
-        report.check(get.get("path") == path and get.get("port") in ("http", contract["port"])
-                     and get.get("scheme", "HTTP") == "HTTP", cw,
-                     f"{kind} must GET {path} on port http")
     for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
         report.check("exec" not in (c.get(kind) or {}), cw,
                      f"{kind}: exec (the image has no shell)")
@@ -85,6 +79,26 @@ def check_service_container(r: Render, name: str, binaries: dict[str, Binary],
     for var in env:
         report.check(var in accepted or var.startswith(OTEL_PREFIX), cw,
                      f"{var} is not accepted by {name} (not in its --help)")
+    # Probes GET the contract paths on the listener, over HTTPS when it serves TLS.
+    tls_var = contract["listen_var"].replace("_LISTEN", "_TLS_CERT")
+    scheme = "HTTPS" if tls_var in env else "HTTP"
+    for kind, path in (("startupProbe", LIVENESS_PATH), ("livenessProbe", LIVENESS_PATH),
+                       ("readinessProbe", READINESS_PATH)):
+        get = (c.get(kind) or {}).get("httpGet") or {}
+        report.check(get.get("path") == path and get.get("port") in ("http", contract["port"])
+                     and get.get("scheme", "HTTP") == scheme, cw,
+                     f"{kind} must GET {path} on port http with scheme {scheme} "
+                     f"({tls_var} {'set' if scheme == 'HTTPS' else 'unset'})")
+    if scheme == "HTTPS":
+        # The certificate and key come from a Secret (cert-manager writes tls.crt / tls.key).
+        key_var = tls_var.replace("_TLS_CERT", "_TLS_KEY")
+        volumes_ = {v["name"]: v for v in pod.spec.get("volumes") or []}
+        for var in (tls_var, key_var):
+            path_ = env.get(var) or ""
+            m = next((m for m in c.get("volumeMounts") or []
+                      if path_.startswith(m["mountPath"].rstrip("/") + "/")), None)
+            report.check(m is not None and "secret" in volumes_.get(m["name"], {}), cw,
+                         f"{var} ({path_ or 'unset'}) must be a file of a mounted Secret")
     listen = env.get(contract["listen_var"])
     report.check(listen == f"0.0.0.0:{contract['port']}", cw,
                  f"{contract['listen_var']} must be 0.0.0.0:{contract['port']} (got {listen})")
@@ -153,10 +167,17 @@ def check_contract_settings(r: Render, issuer: dict, api: dict) -> None:
                                  f"auth-issuer.{ns}.svc.cluster.local"}
         svc = r.get("Service", "auth-issuer")
         port_ok = svc is not None and any(p["port"] == (u.port or 80) for p in svc["spec"]["ports"])
-        report.check(u.scheme == "http" and host_ok and port_ok and not issuer_url.endswith("/"),
+        issuer_tls = ienv.get("ISSUER_TLS_CERT") is not None
+        want = "https" if issuer_tls else "http"
+        report.check(u.scheme == want and host_ok and port_ok and not issuer_url.endswith("/"),
                      r.name, f"ISSUER_URL {issuer_url} must be the auth-issuer Service "
-                     "(http://auth-issuer:8080), no trailing slash, so the data API fetches "
-                     "keys in-cluster as the NetworkPolicies allow")
+                     f"({want}://auth-issuer:8080, {want} because ISSUER_TLS_CERT is "
+                     f"{'set' if issuer_tls else 'unset'}), no trailing slash, so the data API "
+                     "fetches keys in-cluster as the NetworkPolicies allow")
+        if issuer_tls:
+            report.check((aenv.get("DATA_API_ALLOW_INSECURE_ISSUER") or "false") == "false",
+                         r.name, "DATA_API_ALLOW_INSECURE_ISSUER must not be set once the "
+                         "issuer serves HTTPS")
 
     # Keys: a read-only whole-directory mount of the keys Secret (or the dev emptyDir that an
     # init container fills).
@@ -205,7 +226,8 @@ def check_contract_settings(r: Render, issuer: dict, api: dict) -> None:
         report.check("DATA_API_DATABASE_URL" in aenv and not (db or "").startswith("sqlite"),
                      r.name, "several data-api replicas need a shared PostgreSQL "
                      "(DATA_API_DATABASE_URL), not SQLite")
-    for var, schemes in (("ISSUER_REDIS_URL", ("redis://",)), ("DATA_API_REDIS_URL", ("redis://",)),
+    for var, schemes in (("ISSUER_REDIS_URL", ("redis://", "rediss://")),
+                         ("DATA_API_REDIS_URL", ("redis://", "rediss://")),
                          ("DATA_API_DATABASE_URL", ("postgres://", "postgresql://"))):
         value = (ienv if var.startswith("ISSUER") else aenv).get(var)
         if value is not None:
@@ -233,7 +255,13 @@ def check_overlay_promises(r: Render, issuer: dict, api: dict) -> None:
             report.check(pod is not None and pod.kind == "StatefulSet", r.name,
                          f"dev runs {name} as a StatefulSet")
         report.check(not r.by_kind.get("HorizontalPodAutoscaler"), r.name, "dev autoscales")
+        # No signing key in git: dev generates it in the pod. The one exception is TLS
+        # (kubernetes.io/tls Secrets): the development CA's server keys are committed in
+        # overlays/dev/tls/, published and marked development only, because a CA shared by
+        # several pods cannot be generated inside one of them.
         for obj in r.by_kind.get("Secret", []):
+            if obj.get("type") == "kubernetes.io/tls":
+                continue
             for key, value in (r.secret_data(obj["metadata"]["name"]) or {}).items():
                 report.check("PRIVATE KEY" not in value, r.where(obj),
                              f"{key} holds a private key: dev keys are generated in the pod")

@@ -15,11 +15,41 @@ from .render import Render
 from .repo import Binary
 
 
+def make_tls(tmpdir: Path) -> dict[str, str] | None:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it (openssl), for services
+    whose render serves HTTPS; None when openssl fails."""
+    ca_key, ca, key, csr, crt = (str(tmpdir / n) for n in
+                                 ("ca.key", "ca.pem", "tls.key", "tls.csr", "tls.crt"))
+    ext = tmpdir / "leaf.ext"
+    ext.write_text("basicConstraints = critical, CA:FALSE\nextendedKeyUsage = serverAuth\n"
+                   "subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    steps = [
+        ["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1",
+         "-subj", "/CN=k8s contract check CA"],
+        ["openssl", "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-CAserial", str(tmpdir / "ca.srl"), "-days", "1", "-extfile", str(ext), "-out", crt],
+    ]
+    for step in steps:
+        if run(step).returncode != 0:
+            return None
+    return {"ca": ca, "cert": crt, "key": key}
+
+
+# Settings that name backends the dry run does not have: Redis (in-process adapters instead)
+# and the PostgreSQL CA (SQLite instead).
+DROPPED_SUFFIXES = ("REDIS_URL", "REDIS_CA", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY",
+                    "DATABASE_CA")
+
+
 def dry_run(r: Render, issuer: dict, api: dict, binaries: dict[str, Binary]) -> None:
     """Starts both services on loopback with the render's environment. Replaced: listen
     addresses (free loopback ports), ISSUER_URL / DATA_API_ISSUER (that issuer), keys (a
     throwaway key), the users file (the render's Secret, else the dev file), the database
-    (SQLite); Redis URLs are dropped (in-process adapters). Everything else is as deployed."""
+    (SQLite), TLS certificates and the CA the data API trusts for the issuer (a throwaway CA,
+    where the render serves HTTPS); Redis settings and the database CA are dropped (in-process
+    adapters, SQLite). Everything else is as deployed, and probes use HTTPS where it is set."""
     report = r.report
     with tempfile.TemporaryDirectory(prefix="k8s-contract-") as tmp:
         tmpdir = Path(tmp)
@@ -43,11 +73,19 @@ def dry_run(r: Render, issuer: dict, api: dict, binaries: dict[str, Binary]) -> 
         iport = aport = free_port()
         while aport == iport:
             aport = free_port()
-        issuer_url = f"http://127.0.0.1:{iport}"
+        issuer_tls = "ISSUER_TLS_CERT" in issuer["env"]
+        api_tls = "DATA_API_TLS_CERT" in api["env"]
+        tls = None
+        if issuer_tls or api_tls:
+            tls = make_tls(tmpdir)
+            if not report.check(tls is not None, r.name, "openssl could not make a test CA"):
+                return
+        issuer_url = f"{'https' if issuer_tls else 'http'}://127.0.0.1:{iport}"
         base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_PROXY": "*"}
 
         def clean(env: dict) -> dict:
-            return {k: v for k, v in env.items() if v is not None and not k.endswith("REDIS_URL")}
+            return {k: v for k, v in env.items()
+                    if v is not None and not k.endswith(DROPPED_SUFFIXES)}
 
         ienv = {**base_env, **clean(issuer["env"]), "ISSUER_LISTEN": f"127.0.0.1:{iport}",
                 "ISSUER_URL": issuer_url, "ISSUER_KEYS_DIR": str(keys),
@@ -55,12 +93,20 @@ def dry_run(r: Render, issuer: dict, api: dict, binaries: dict[str, Binary]) -> 
         aenv = {**base_env, **clean(api["env"]), "DATA_API_LISTEN": f"127.0.0.1:{aport}",
                 "DATA_API_ISSUER": issuer_url,
                 "DATA_API_DATABASE_URL": f"sqlite://{tmpdir / 'items.db'}"}
+        if tls is not None:
+            if issuer_tls:
+                ienv.update(ISSUER_TLS_CERT=tls["cert"], ISSUER_TLS_KEY=tls["key"])
+                aenv["DATA_API_ISSUER_CA"] = tls["ca"]
+            if api_tls:
+                aenv.update(DATA_API_TLS_CERT=tls["cert"], DATA_API_TLS_KEY=tls["key"])
         check = run([str(binaries["auth-issuer"].path), "check-config"], env=ienv)
         report.check(check.returncode == 0, r.name,
                      f"auth-issuer check-config refuses the settings: {check.stderr.strip()}")
         procs = []
         try:
-            for name, env, port in (("auth-issuer", ienv, iport), ("data-api", aenv, aport)):
+            for name, env, port, https in (("auth-issuer", ienv, iport, issuer_tls),
+                                           ("data-api", aenv, aport, api_tls)):
+                scheme, cafile = ("https", tls["ca"]) if https and tls else ("http", None)
                 log = open(tmpdir / f"{name}.log", "w")
                 proc = subprocess.Popen([str(binaries[name].path)], env=env, stdout=log,
                                         stderr=subprocess.STDOUT, cwd=tmpdir)
@@ -68,7 +114,7 @@ def dry_run(r: Render, issuer: dict, api: dict, binaries: dict[str, Binary]) -> 
                 deadline = time.monotonic() + 30
                 status = {}
                 while time.monotonic() < deadline and proc.poll() is None:
-                    status = {p: http_status(f"http://127.0.0.1:{port}{p}")
+                    status = {p: http_status(f"{scheme}://127.0.0.1:{port}{p}", cafile=cafile)
                               for p in (LIVENESS_PATH, READINESS_PATH)}
                     if all(s == 200 for s in status.values()):
                         break

@@ -14,7 +14,7 @@ pub struct RedisContainer {
 }
 
 /// Splits `name[:tag]`, where a colon before the last `/` belongs to a registry host.
-fn image_name_and_tag(image: &str) -> (String, String) {
+pub(crate) fn image_name_and_tag(image: &str) -> (String, String) {
     match image.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
         _ => (image.to_string(), "latest".to_string()),
@@ -52,15 +52,34 @@ async fn start_redis_with(host_port: Option<u16>) -> RedisContainer {
         .unwrap_or_else(|e| {
             panic!("cannot start Redis from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
         });
-    let host = container.get_host().await.expect("container host");
-    let port = container
-        .get_host_port_ipv4(6379.tcp())
-        .await
-        .expect("redis port");
+    let address = published(&container, 6379).await;
     RedisContainer {
         container,
-        url: format!("redis://{host}:{port}"),
+        url: format!("redis://{address}"),
     }
+}
+
+/// `host:port` where the tests reach `port` of `container`.
+pub(crate) async fn published(container: &ContainerAsync<GenericImage>, port: u16) -> String {
+    let host = container.get_host().await.expect("container host");
+    let port = container
+        .get_host_port_ipv4(port.tcp())
+        .await
+        .unwrap_or_else(|e| panic!("container port {port} is not published: {e}"));
+    format!("{host}:{port}")
+}
+
+/// Waits until the PostgreSQL at `url` accepts a login (with `ca`, over verified TLS): some
+/// images announce readiness once for a temporary set-up server, so the first logins may fail.
+pub(crate) async fn await_postgres_login(url: &str, ca: Option<&std::path::Path>, image: &str) {
+    for _ in 0..100 {
+        let probe = portcullis_store::PgItemStore::connect(url, ca, 1, Duration::from_secs(2));
+        if probe.await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("PostgreSQL in {image} never accepted a login");
 }
 
 /// A `redis-server` process on a free loopback port, stopped on drop: the benchmarks measure
@@ -159,21 +178,10 @@ async fn start_postgres_with(host_port: Option<u16>) -> PostgresContainer {
     let container = started.unwrap_or_else(|e| {
         panic!("cannot start PostgreSQL from image {image} (is Docker running, is the image built? see scripts/build-images.sh): {e}")
     });
-    let host = container.get_host().await.expect("container host");
-    let port = container
-        .get_host_port_ipv4(5432.tcp())
-        .await
-        .expect("postgres port");
-    let url = format!("postgres://postgres:portcullis-test@{host}:{port}/postgres");
-    // Some images announce readiness once for a temporary set-up server: retry the first login.
-    for _ in 0..100 {
-        let probe = portcullis_store::PgItemStore::connect(&url, 1, Duration::from_secs(2)).await;
-        if probe.is_ok() {
-            return PostgresContainer { container, url };
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("PostgreSQL in {image} never accepted a login");
+    let address = published(&container, 5432).await;
+    let url = format!("postgres://postgres:portcullis-test@{address}/postgres");
+    await_postgres_login(&url, None, &image).await;
+    PostgresContainer { container, url }
 }
 
 /// A three-master Redis Cluster: three containers of `PORTCULLIS_REDIS_IMAGE` on the host's
@@ -268,6 +276,99 @@ pub async fn start_redis_cluster() -> RedisCluster {
         assert!(ok, "{url} never reported cluster_state:ok");
     }
     cluster
+}
+
+/// A Redis master, one replica and one Sentinel (quorum 1), each a container on the host
+/// network (so the addresses the Sentinel hands out are the ones the services reach).
+pub struct RedisSentinelSet {
+    /// The master at start; stop it to make the Sentinel promote the replica.
+    pub master: ContainerAsync<GenericImage>,
+    /// The replica at start.
+    pub replica: ContainerAsync<GenericImage>,
+    _sentinel: ContainerAsync<GenericImage>,
+    /// `redis://127.0.0.1:PORT` of the master at start.
+    pub master_url: String,
+    /// `127.0.0.1:PORT` of the Sentinel.
+    pub sentinel: String,
+    /// The name the Sentinel monitors the master under.
+    pub master_name: &'static str,
+}
+
+/// Starts a master, a replica (synced) and a Sentinel that marks the master down after 1 s.
+/// Debian's image has no `redis-sentinel` link; `redis-server FILE --sentinel` is the same.
+pub async fn start_redis_sentinel() -> RedisSentinelSet {
+    use testcontainers::ImageExt;
+    let image = std::env::var("PORTCULLIS_REDIS_IMAGE").unwrap_or_else(|_| "redis:7".to_string());
+    let (name, tag) = image_name_and_tag(&image);
+    let (master_port, replica_port, sentinel_port) = (
+        free_cluster_port(),
+        free_cluster_port(),
+        free_cluster_port(),
+    );
+    let node = |port: u16, extra: Vec<String>, ready: &'static str| {
+        let mut cmd = vec![
+            "redis-server".to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--protected-mode".into(),
+            "no".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+        ];
+        cmd.extend(extra);
+        GenericImage::new(name.clone(), tag.clone())
+            .with_wait_for(WaitFor::message_on_stdout(ready))
+            .with_network("host")
+            .with_cmd(cmd)
+    };
+    let master = node(master_port, vec![], "Ready to accept connections")
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a Redis master from {image}: {e}"));
+    let replica = node(
+        replica_port,
+        vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master_port.to_string(),
+        ],
+        "MASTER <-> REPLICA sync: Finished with success",
+    )
+    .start()
+    .await
+    .unwrap_or_else(|e| panic!("cannot start a Redis replica from {image}: {e}"));
+    let master_name = "portcullis";
+    let config = format!(
+        "port {sentinel_port}\nbind 127.0.0.1\nprotected-mode no\n\
+         sentinel monitor {master_name} 127.0.0.1 {master_port} 1\n\
+         sentinel down-after-milliseconds {master_name} 1000\n\
+         sentinel failover-timeout {master_name} 5000\n"
+    );
+    let sentinel = GenericImage::new(name.clone(), tag.clone())
+        .with_entrypoint("sh")
+        .with_wait_for(WaitFor::message_on_stdout("+monitor master"))
+        .with_network("host")
+        .with_cmd([
+            "-c".to_string(),
+            format!(
+                "printf '{config}' > /tmp/sentinel.conf && exec redis-server /tmp/sentinel.conf --sentinel"
+            ),
+        ])
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a Redis Sentinel from {image}: {e}"));
+    RedisSentinelSet {
+        master,
+        replica,
+        _sentinel: sentinel,
+        master_url: format!("redis://127.0.0.1:{master_port}"),
+        sentinel: format!("127.0.0.1:{sentinel_port}"),
+        master_name,
+    }
 }
 
 #[cfg(test)]

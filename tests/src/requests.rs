@@ -4,6 +4,18 @@
 use crate::Stack;
 
 impl Stack {
+    /// The issuer's `/.well-known/{name}` document (discovery, the JWKS), parsed as `T`.
+    pub async fn well_known<T: serde::de::DeserializeOwned>(&self, name: &str) -> T {
+        self.http
+            .get(format!("{}/.well-known/{name}", self.issuer))
+            .send()
+            .await
+            .expect("the issuer answers")
+            .json()
+            .await
+            .expect("a JSON document")
+    }
+
     /// `PUT /v1/items/{id}` as the owner of `token`, with the JSON `body`
     /// (`{"data": ...}`).
     pub async fn put_item(

@@ -19,19 +19,19 @@ pub struct Stack {
     /// Keeps the key, users file and database alive.
     pub dir: tempfile::TempDir,
     issuer_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    issuer_config: auth_issuer::Config,
+    issuer_config: auth_issuer::Args,
 }
 
 /// Adjusts a data API's configuration before it starts.
-pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Config) + Send + Sync>;
+pub type DataApiTweak = Arc<dyn Fn(&mut data_api::Args) + Send + Sync>;
 
 /// Adjusts an issuer's configuration before it starts.
-pub type IssuerTweak = Arc<dyn Fn(&mut auth_issuer::Config) + Send + Sync>;
+pub type IssuerTweak = Arc<dyn Fn(&mut auth_issuer::Args) + Send + Sync>;
 
 /// An issuer tweak that turns the refresh grace window off: a re-presented refresh token is
 /// reuse at once, for suites that exercise reuse detection without waiting the window out.
 pub fn strict_refresh_reuse() -> Option<IssuerTweak> {
-    Some(Arc::new(|config: &mut auth_issuer::Config| {
+    Some(Arc::new(|config: &mut auth_issuer::Args| {
         config.refresh_reuse_grace = Duration::ZERO;
     }))
 }
@@ -52,6 +52,10 @@ pub struct StackOptions {
     pub data_api: Option<DataApiTweak>,
     /// Any other change to the issuer's configuration.
     pub issuer: Option<IssuerTweak>,
+    /// The issuer's URL is `https://localhost:PORT` instead of `http://127.0.0.1:PORT`: for
+    /// suites whose `issuer` tweak gives it a certificate (the stack's own client does not
+    /// trust it; such suites bring a client that does).
+    pub issuer_https: bool,
 }
 
 async fn listener() -> tokio::net::TcpListener {
@@ -79,8 +83,13 @@ impl Stack {
         let users = UsersFile::standard().write_in(dir.path());
 
         let issuer_listener = listener().await;
-        let issuer_url = format!("http://{}", issuer_listener.local_addr().expect("addr"));
-        let mut issuer = auth_issuer::Config::from_env().expect("issuer defaults");
+        let issuer_port = issuer_listener.local_addr().expect("addr").port();
+        let issuer_url = if options.issuer_https {
+            format!("https://localhost:{issuer_port}")
+        } else {
+            format!("http://127.0.0.1:{issuer_port}")
+        };
+        let mut issuer = auth_issuer::Args::defaults();
         issuer.issuer_url = issuer_url.clone();
         issuer.keys_dir = Some(keys);
         issuer.users_file = Some(users);
@@ -115,7 +124,7 @@ impl Stack {
     pub async fn start_data_api(issuer: &str, db: PathBuf, options: &StackOptions) -> String {
         let data_listener = listener().await;
         let url = format!("http://{}", data_listener.local_addr().expect("addr"));
-        let mut data = data_api::Config::from_env().expect("data api defaults");
+        let mut data = data_api::Args::defaults();
         data.issuer = issuer.to_string();
         data.database_url = format!("sqlite://{}", db.display());
         data.redis_url = options.redis_url.clone();
@@ -132,7 +141,8 @@ impl Stack {
         if let Some(tweak) = &options.data_api {
             tweak(&mut data);
         }
-        let app = data_api::build_with_listener(data, data_listener)
+        let settings = data_api::Settings::try_from(data).expect("valid data api settings");
+        let app = data_api::build_with_listener(settings, data_listener)
             .await
             .expect("data api starts");
         tokio::spawn(app.run_until(std::future::pending()));
@@ -141,10 +151,11 @@ impl Stack {
 
     /// Builds and spawns an issuer; the returned sender stops it.
     async fn run_issuer(
-        config: auth_issuer::Config,
+        config: auth_issuer::Args,
         listener: tokio::net::TcpListener,
     ) -> tokio::sync::oneshot::Sender<()> {
-        let issuer = auth_issuer::build_with_listener(config, listener)
+        let settings = auth_issuer::Settings::try_from(config).expect("valid issuer settings");
+        let issuer = auth_issuer::build_with_listener(settings, listener)
             .await
             .expect("issuer starts");
         let (issuer_shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -152,6 +163,17 @@ impl Stack {
             let _ = stopped.await;
         }));
         issuer_shutdown
+    }
+
+    /// Starts one more issuer replica with this stack's configuration (keys, identities, Redis,
+    /// `iss`) on a port of its own: its base URL, and the handle that keeps it running.
+    pub async fn start_issuer_replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a replica");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = Self::run_issuer(self.issuer_config.clone(), listener).await;
+        (url, shutdown)
     }
 
     /// Starts the issuer again after [`Stack::stop_issuer`], on the same address with the same

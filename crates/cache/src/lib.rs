@@ -1,11 +1,18 @@
-//! Adapters of the cache port: [`LocalCache`] (moka, in process: the embedded default) and
-//! [`RedisCache`] (shared by every replica).
+//! Adapters of the cache port: [`LocalCache`] (moka, in process: the embedded default),
+//! [`RedisCache`] (shared by every replica) and [`TieredCache`] (a memory tier in front of the
+//! Redis cache, kept coherent by Redis, so hot items cost no round trip).
+
+mod invalidations;
+mod tier;
+
+pub use invalidations::{start as start_tier, TierSettings};
+pub use tier::{TierObserver, TierResult, TieredCache};
 
 use async_trait::async_trait;
 use moka::ops::compute::{CompResult, Op};
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
 use portcullis_domain::cause::Cause;
-use redis::aio::ConnectionManager;
+use portcullis_redis::RedisConnection;
 use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,13 +85,21 @@ impl moka::Expiry<CacheKey, Entry> for Deadline {
 #[async_trait]
 impl Cache for LocalCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
+        Ok(self.get_expiring(key).await?.map(|(value, _)| value))
+    }
+
+    async fn get_expiring(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(Arc<[u8]>, Duration)>, CacheError> {
         // moka evicts lazily; check the deadline so an entry is never served past its TTL.
+        let now = Instant::now();
         Ok(self
             .entries
             .get(key)
             .await
-            .filter(|entry| Instant::now() < entry.deadline)
-            .map(|entry| entry.value))
+            .filter(|entry| now < entry.deadline)
+            .map(|entry| (entry.value, entry.deadline - now)))
     }
 
     async fn put(
@@ -162,14 +177,25 @@ async fn poll_for_fill(
     }
 }
 
-/// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a newer version is there, and ends the key's load lease (`KEYS[2]`): one script, so it is all atomic.
+/// Stores `ARGV[2]` as version `ARGV[1]` for `ARGV[3]` ms unless a newer version is there, and
+/// ends the key's load lease (`KEYS[2]`); when it stores and `ARGV[4]` names a channel, publishes
+/// `ARGV[5]` there (the memory tiers' invalidation). One script, so it is all atomic: no replica
+/// can read the new value before the invalidation is on its way.
 const PUT: &str = r#"
 redis.call('DEL', KEYS[2])
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
+"#;
+
+/// Reads an entry with its remaining lifetime in one round trip: `[bytes, pttl]`, or nil.
+const GET_EXPIRING: &str = r#"
+local d = redis.call('HGET', KEYS[1], 'd')
+if not d then return false end
+return {d, redis.call('PTTL', KEYS[1])}
 "#;
 
 /// The Redis cache: each entry a hash `{v: version, d: bytes}`; reads are one `HGET`, writes one
@@ -177,10 +203,13 @@ return 1
 /// hanging request.
 #[derive(Clone)]
 pub struct RedisCache {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     timeout: Duration,
     put: redis::Script,
+    get_expiring: redis::Script,
+    /// Where stores are announced, for memory tiers; empty = nowhere.
+    invalidations: String,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -194,13 +223,22 @@ impl std::fmt::Debug for RedisCache {
 
 impl RedisCache {
     /// A cache on an established connection, namespaced by `prefix`.
-    pub fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub fn new(connection: impl Into<RedisConnection>, prefix: &str, timeout: Duration) -> Self {
         Self {
-            connection,
+            connection: connection.into(),
             prefix: prefix.to_owned(),
             timeout,
             put: redis::Script::new(PUT),
+            get_expiring: redis::Script::new(GET_EXPIRING),
+            invalidations: String::new(),
         }
+    }
+
+    /// Announces every store on `channel`, in the script that stores it, so the memory tiers of
+    /// every replica ([`TieredCache`]) drop their copies.
+    pub fn with_invalidations(mut self, channel: &str) -> Self {
+        self.invalidations = channel.to_owned();
+        self
     }
 
     fn key(&self, key: &CacheKey) -> String {
@@ -230,6 +268,22 @@ impl Cache for RedisCache {
         Ok(value.map(Arc::from))
     }
 
+    async fn get_expiring(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(Arc<[u8]>, Duration)>, CacheError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.get_expiring.prepare_invoke();
+        invocation.key(self.key(key));
+        let value: Option<(Vec<u8>, i64)> = self
+            .bounded(invocation.invoke_async(&mut connection))
+            .await?;
+        Ok(value.map(|(value, ttl_ms)| {
+            let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
+            (Arc::from(value), left)
+        }))
+    }
+
     async fn put(
         &self,
         key: &CacheKey,
@@ -245,7 +299,9 @@ impl Cache for RedisCache {
             .key(self.lease_key(key))
             .arg(version)
             .arg(&*value)
-            .arg(millis);
+            .arg(millis)
+            .arg(&self.invalidations)
+            .arg(format!("{}{}", invalidations::INVALIDATION, key.as_str()));
         let stored: i64 = self
             .bounded(invocation.invoke_async(&mut connection))
             .await?;

@@ -40,6 +40,16 @@ pub trait Cache: Send + Sync {
     /// The value under `key`, if present and not expired.
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError>;
 
+    /// Like [`Cache::get`], with how long the entry has left to live: how long a memory tier in
+    /// front of this cache may keep its copy, since an entry that expires announces nothing.
+    /// The default says "not at all", which is always safe.
+    async fn get_expiring(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(Arc<[u8]>, Duration)>, CacheError> {
+        Ok(self.get(key).await?.map(|value| (value, Duration::ZERO)))
+    }
+
     /// Stores `value` as `version` for at most `ttl`, unless the entry present has a greater
     /// version. `Ok(true)` if stored. (An equal version replaces: that renews freshness.) Either way it ends the key's
     /// lease, if any: the fill a lease holder owed has happened, or a newer value is there.
@@ -62,4 +72,11 @@ pub trait Cache: Send + Sync {
         key: &CacheKey,
         timeout: Duration,
     ) -> Result<Option<Arc<[u8]>>, CacheError>;
+
+    /// Returns once no replica can still serve from its own memory a value that the write just
+    /// made (or just failed to make) replaces. Writers call it after the write-through and
+    /// before they acknowledge, which is what makes a per-replica memory tier safe: a read that
+    /// starts after the acknowledgement never sees the old value. Adapters without a memory tier
+    /// in other processes have nothing to wait for.
+    async fn settle(&self) {}
 }

@@ -78,6 +78,19 @@ impl From<ClientId> for Subject {
     }
 }
 
+/// A fresh opaque subject for a new user: `u-` and 128 random bits, base64url. Never derived
+/// from the name, so a name given again never gets the old owner's items.
+pub fn new_subject() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "u-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

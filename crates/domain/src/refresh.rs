@@ -1,6 +1,7 @@
 //! Refresh tokens: opaque, stored only as hashes, rotated on every use, revoked by family.
 
 use crate::cause::Cause;
+use crate::encoding::{from_hex_32, random_token, to_hex};
 use crate::identity::{ClientId, Subject};
 use crate::scope::ScopeSet;
 use async_trait::async_trait;
@@ -22,16 +23,21 @@ impl RefreshTokenHash {
 
     /// Lower-case hex, for store keys.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.0)
+    }
+
+    /// Parses [`RefreshTokenHash::to_hex`] output.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        from_hex_32(hex).map(Self)
     }
 }
 
 /// A fresh refresh token: 256 random bits, base64url without padding.
 pub fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    random_token()
 }
+
+const BROWSER_FAMILY_PREFIX: &str = "b.";
 
 /// The lineage of refresh tokens born from one login; reuse of any retired member revokes all.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +49,18 @@ impl FamilyId {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
         Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A new family of a browser or device login: marked in the id itself (base64url never
+    /// contains a `.`), so a family whose link to its browser session is missing (evicted, lost)
+    /// is known to be dead instead of being taken for one that never had a session.
+    pub fn generate_for_browser() -> Self {
+        Self(format!("{BROWSER_FAMILY_PREFIX}{}", Self::generate().0))
+    }
+
+    /// Whether this family was issued under a browser session.
+    pub fn is_browser(&self) -> bool {
+        self.0.starts_with(BROWSER_FAMILY_PREFIX)
     }
 }
 
@@ -65,6 +83,9 @@ pub struct RefreshGrant {
     /// When the whole family stops working however actively it is used: the login's absolute
     /// lifetime, carried unchanged through every rotation.
     pub session_expires_at: SystemTime,
+    /// The thumbprint of the DPoP key a public client's family is bound to (RFC 9449 §5): a
+    /// refresh needs a proof by that key, so a stolen refresh token is useless without it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token sealed under a key only its predecessor's holder can derive: what a store
@@ -94,19 +115,12 @@ impl SealedToken {
 
     /// Lower-case hex, for stores that keep strings.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.0)
     }
 
     /// Parses [`SealedToken::to_hex`] output.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 64 || !hex.is_ascii() {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(Self(bytes))
+        from_hex_32(hex).map(Self)
     }
 }
 

@@ -29,6 +29,9 @@ pub struct AccessClaims {
     /// introspection can answer for the session and not only for the signature; `None` for
     /// tokens a client gets for itself.
     pub session_id: Option<String>,
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1), so
+    /// only a request proving possession of that key may use it.
+    pub confirmation: Option<String>,
 }
 
 /// Why a token could not be signed.
@@ -66,6 +69,9 @@ pub struct VerifiedToken {
     pub audience: Vec<String>,
     /// The token's `sid`, if it was issued under a login session.
     pub session_id: Option<String>,
+    /// The token's `cnf.jkt`, if it is DPoP-bound: the resource server then demands a proof by
+    /// that key and refuses the token as a bearer token (RFC 9449 §7.1).
+    pub confirmation: Option<String>,
 }
 
 /// Why a token was refused. The variants are for logs and metrics (`reason()`); callers only

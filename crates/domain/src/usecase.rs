@@ -2,7 +2,9 @@
 
 mod cache_entry;
 mod cache_repair;
+pub mod dpop;
 mod grant_error;
 mod item_policy;
 pub mod items;
+pub mod login;
 pub mod tokens;

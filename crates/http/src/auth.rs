@@ -1,5 +1,9 @@
-//! Bearer-token authentication (RFC 6750) in front of protected routes.
+//! Access-token authentication in front of protected routes: bearer tokens (RFC 6750) and
+//! DPoP-bound tokens with their proofs (RFC 9449 §7).
 
+use crate::dpop::{
+    credentials, proof, refusal, ChallengeError, Credentials, DpopKey, DpopSettings,
+};
 use crate::metrics::Metrics;
 use crate::problem::Problem;
 use axum::extract::{FromRequestParts, Request, State};
@@ -7,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
+use portcullis_domain::dpop::{ProofRejection, ProofRequest};
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -18,72 +23,143 @@ pub struct AuthState {
     pub verifier: Arc<dyn TokenVerifier>,
     /// Counts failures by reason.
     pub metrics: Arc<Metrics>,
+    /// How DPoP-bound tokens are checked, and the resource's metadata URL for challenges.
+    pub dpop: DpopSettings,
 }
 
-/// Verifies the bearer token and puts the [`VerifiedToken`] into the request for handlers and the
-/// rate-limit layer. Failures answer 401 with `WWW-Authenticate: Bearer error="invalid_token"`;
-/// the exact reason goes to logs and `portcullis_auth_failures_total`, never to the caller.
+impl AuthState {
+    /// Counts and logs a refusal; the reason never reaches the caller.
+    fn failed(&self, reason: &'static str) {
+        self.metrics
+            .auth_failures
+            .with_label_values(&[reason])
+            .inc();
+        tracing::info!(reason, "access token rejected");
+    }
+}
+
+/// Verifies the access token (and, for `Authorization: DPoP`, its proof) and puts the
+/// [`VerifiedToken`] (and the proof's [`DpopKey`]) into the request for handlers and the
+/// rate-limit layer. Failures answer 401 with `WWW-Authenticate` challenges for `Bearer` and
+/// `DPoP` (`error="invalid_token"` or `"invalid_dpop_proof"`); the exact reason goes to logs and
+/// `portcullis_auth_failures_total`, never to the caller.
 pub async fn require_bearer(
     State(auth): State<AuthState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
-    let token = bearer_token(request.headers());
-    let span = tracing::debug_span!("verify_token", outcome = tracing::field::Empty);
-    let verified = match token {
-        Some(token) => auth.verifier.verify(token).instrument(span.clone()).await,
-        None => Err(TokenRejection::Missing),
+    let (parts, body) = request.into_parts();
+    let authenticated = authenticate(&auth, &parts).await;
+    let mut request = Request::from_parts(parts, body);
+    match authenticated {
+        Ok((token, key)) => {
+            request.extensions_mut().insert(token);
+            if let Some(key) = key {
+                request.extensions_mut().insert(key);
+            }
+            next.run(request).await
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn authenticate(
+    auth: &AuthState,
+    request: &Parts,
+) -> Result<(Arc<VerifiedToken>, Option<DpopKey>), Problem> {
+    let dpop = &auth.dpop;
+    let (token, scheme_is_dpop) = match credentials(&request.headers) {
+        Credentials::None => {
+            auth.failed(TokenRejection::Missing.reason());
+            let detail = "an access token is required";
+            return Err(refusal(dpop, false, ChallengeError::None, detail));
+        }
+        Credentials::Bearer(token) => (token, false),
+        Credentials::Dpop(token) => (token, true),
     };
+    let invalid_token = |reason, detail| {
+        auth.failed(reason);
+        refusal(dpop, scheme_is_dpop, ChallengeError::InvalidToken, detail)
+    };
+    if dpop.required && !scheme_is_dpop {
+        let detail = "this resource accepts DPoP-bound tokens only";
+        return Err(invalid_token("dpop_required", detail));
+    }
+    let verified = verify(auth, token).await.map_err(|rejection| {
+        if rejection == TokenRejection::KeysUnavailable {
+            auth.failed(rejection.reason());
+            // Not the token's fault: telling the client to drop it would stampede the issuer.
+            return Problem::unavailable();
+        }
+        invalid_token(rejection.reason(), "the access token is invalid")
+    })?;
+    let jkt = match (scheme_is_dpop, verified.confirmation.as_deref()) {
+        (false, None) => return Ok((verified, None)),
+        (false, Some(_)) => {
+            let detail = "a DPoP-bound token needs the DPoP scheme and a proof";
+            return Err(invalid_token("dpop_bound_as_bearer", detail));
+        }
+        (true, None) => {
+            let detail = "the access token is not DPoP-bound";
+            return Err(invalid_token("dpop_unbound_token", detail));
+        }
+        (true, Some(jkt)) => jkt,
+    };
+    match check_proof(dpop, request, token, jkt).await {
+        Ok(key) => Ok((verified, Some(key))),
+        Err(rejection) => {
+            auth.failed(rejection.reason());
+            if let ProofRejection::ReplayCheckUnavailable(_) = rejection {
+                return Err(Problem::unavailable());
+            }
+            let detail = "the DPoP proof is invalid";
+            Err(refusal(dpop, true, ChallengeError::InvalidProof, detail))
+        }
+    }
+}
+
+async fn verify(auth: &AuthState, token: &str) -> Result<Arc<VerifiedToken>, TokenRejection> {
+    let span = tracing::debug_span!("verify_token", outcome = tracing::field::Empty);
+    let verified = auth.verifier.verify(token).instrument(span.clone()).await;
     match &verified {
         Ok(_) => span.record("outcome", "valid"),
         Err(rejection) => span.record("outcome", rejection.reason()),
     };
-    match verified {
-        Ok(token) => {
-            request.extensions_mut().insert(token);
-            next.run(request).await
-        }
-        Err(rejection) => {
-            auth.metrics
-                .auth_failures
-                .with_label_values(&[rejection.reason()])
-                .inc();
-            tracing::info!(reason = rejection.reason(), "bearer token rejected");
-            unauthorized(rejection).into_response()
-        }
-    }
+    verified
 }
 
-fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn unauthorized(rejection: TokenRejection) -> Problem {
-    if rejection == TokenRejection::KeysUnavailable {
-        // Not the token's fault: telling the client to drop it would stampede the issuer.
-        return Problem::unavailable();
-    }
-    // RFC 6750 §3.1: a request without credentials gets no error code.
-    let challenge = if rejection == TokenRejection::Missing {
-        "Bearer"
+/// The proof's key, if the request carries one valid proof for this request, this token and
+/// the key the token is bound to, never seen before.
+async fn check_proof(
+    dpop: &DpopSettings,
+    request: &Parts,
+    token: &str,
+    jkt: &str,
+) -> Result<DpopKey, ProofRejection> {
+    let proof = proof(&request.headers)?;
+    let uri = format!("{}{}", dpop.public_url, request.uri.path());
+    let checked = dpop
+        .guard
+        .check(&ProofRequest {
+            proof,
+            method: request.method.as_str(),
+            uri: &uri,
+            access_token: Some(token),
+            nonce: None,
+        })
+        .await?;
+    if checked.jkt == jkt {
+        Ok(DpopKey(checked.jkt))
     } else {
-        r#"Bearer error="invalid_token""#
-    };
-    let detail = match rejection {
-        TokenRejection::Missing => "a bearer token is required",
-        _ => "the access token is invalid",
-    };
+        Err(ProofRejection::WrongKey)
+    }
+}
+
+/// The answer of [`Caller`] outside [`require_bearer`]: a route wired without authentication.
+fn unauthorized() -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED)
-        .detail(detail)
-        .header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        )
+        .detail("an access token is required")
+        .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
 }
 
 /// The authenticated caller, for handlers behind [`require_bearer`].
@@ -99,42 +175,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .get::<Arc<VerifiedToken>>()
             .cloned()
             .map(Caller)
-            .ok_or_else(|| unauthorized(TokenRejection::Missing))
+            .ok_or_else(unauthorized)
     }
 }
 
 impl Caller {
-    /// 403 with `error="insufficient_scope"` unless the token grants `scope`.
+    /// 403 with `error="insufficient_scope"` unless the token grants `scope`, challenging in
+    /// the scheme the token is used with (a bound token only ever with DPoP).
     pub fn require_scope(&self, scope: &'static str) -> Result<(), Problem> {
         if self.0.scope.contains(scope) {
             return Ok(());
         }
-        let challenge = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+        let scheme = match self.0.confirmation {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        };
+        let challenge = format!(r#"{scheme} error="insufficient_scope", scope="{scope}""#);
         Err(Problem::new(StatusCode::FORBIDDEN)
             .detail(format!("this request needs the {scope} scope"))
             .header(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer")),
             ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_tokens_are_found_case_insensitively_and_nothing_else_is() {
-        let mut headers = http::HeaderMap::new();
-        assert_eq!(bearer_token(&headers), None);
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc"),
-        );
-        assert_eq!(bearer_token(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_token(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer_token(&headers), None);
     }
 }

@@ -1,8 +1,8 @@
 //! The settings a binary accepts, read from its own command-line definition.
 //!
-//! The README's configuration tables are generated from this (`scripts/config-tables.py`, run
-//! by CI with `--check`), so the documentation cannot drift from the binaries: a setting added,
-//! renamed or given a new default shows up as a difference.
+//! The README's configuration tables are generated from this (`scripts/check_config_docs.py
+//! --write`; CI runs it without `--write` to check), so the documentation cannot drift from the
+//! binaries: a setting added, renamed or given a new default shows up as a difference.
 
 use serde::Serialize;
 

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub ratelimit_decisions: IntCounterVec,
     /// `portcullis_cache_requests_total{result}`: hit, miss, bypass.
     pub cache_requests: IntCounterVec,
+    /// `portcullis_cache_tier_requests_total{result}`: how reads met the memory tier in front
+    /// of the Redis cache (hit, miss, unproven).
+    pub cache_tier_requests: IntCounterVec,
     /// `portcullis_store_queries_total{op}`.
     pub store_queries: IntCounterVec,
     /// `portcullis_auth_failures_total{reason}`.
@@ -127,6 +130,12 @@ impl Metrics {
                 &registry,
                 "portcullis_cache_requests_total",
                 "Item reads by cache result.",
+                "result",
+            ),
+            cache_tier_requests: counter(
+                &registry,
+                "portcullis_cache_tier_requests_total",
+                "Cache reads by how the replica's memory tier served them.",
                 "result",
             ),
             store_queries: counter(

@@ -4,6 +4,13 @@
 //! compose `healthcheck` cannot run `curl -f .../readyz`. Instead the service binary probes
 //! itself: it GETs its own `/readyz` over loopback and turns the answer into an exit status,
 //! 0 for 2xx and 1 for anything else (the convention Docker and Kubernetes `exec` probes read).
+//!
+//! When the service serves HTTPS (its `*_TLS_CERT` is set), the probe speaks HTTPS to its own
+//! listener and does not check the certificate: that certificate names the service's public
+//! names (`auth-issuer`, `data-api.example.com`), not the loopback address the probe dials, and
+//! the probe sends no credential and reads nothing but the status. Checking it would only make
+//! the health of the process depend on how its certificate was named. An explicit `--url` is
+//! always checked in full.
 
 use http::StatusCode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -63,15 +70,26 @@ pub fn local_url(listen: SocketAddr, path: &str) -> String {
     format!("http://{}{path}", SocketAddr::new(ip, listen.port()))
 }
 
+/// [`local_url`] over HTTPS: where the probe reaches a server that serves TLS.
+pub fn local_https_url(listen: SocketAddr, path: &str) -> String {
+    local_url(listen, path).replacen("http://", "https://", 1)
+}
+
 /// The `healthcheck` subcommand of both binaries: probes `url`, or `/readyz` of a server
-/// listening on `listen`, and says what answered.
+/// listening on `listen` (over HTTPS when `tls`, the service's own certificate being set,
+/// without checking that certificate: see the module docs), and says what answered.
 pub async fn healthcheck(
     listen: SocketAddr,
     url: Option<String>,
+    tls: bool,
     timeout: Duration,
 ) -> Result<String, ProbeError> {
-    let url = url.unwrap_or_else(|| local_url(listen, READINESS_PATH));
-    let status = check(&url, timeout).await?;
+    let (url, own_listener_over_tls) = match url {
+        Some(url) => (url, false),
+        None if tls => (local_https_url(listen, READINESS_PATH), true),
+        None => (local_url(listen, READINESS_PATH), false),
+    };
+    let status = get(&url, timeout, own_listener_over_tls).await?;
     Ok(format!("ready: {url} answered {status}"))
 }
 
@@ -81,6 +99,16 @@ pub async fn healthcheck(
 /// process, not whatever an `HTTP_PROXY` in the container's environment or a redirect points
 /// at.
 pub async fn check(url: &str, timeout: Duration) -> Result<StatusCode, ProbeError> {
+    get(url, timeout, false).await
+}
+
+/// [`check`], optionally accepting any certificate (only for the service's own loopback
+/// listener, see the module docs).
+async fn get(
+    url: &str,
+    timeout: Duration,
+    accept_any_certificate: bool,
+) -> Result<StatusCode, ProbeError> {
     // reqwest's rustls backend needs a process-wide crypto provider even to build a client;
     // the same one the JWKS client installs (a second install is a harmless no-op).
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -89,6 +117,7 @@ pub async fn check(url: &str, timeout: Duration) -> Result<StatusCode, ProbeErro
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        .danger_accept_invalid_certs(accept_any_certificate)
         .build()
         .map_err(|source| ProbeError::Client {
             url: url.to_owned(),
@@ -161,6 +190,72 @@ mod tests {
         assert!(check(&local_url(redirect, READINESS_PATH), DEFAULT_TIMEOUT)
             .await
             .is_err());
+    }
+
+    /// Serves `200 OK` over TLS to one connection, with a self-signed certificate for a name
+    /// that is not loopback (as a service's real certificate would be).
+    async fn answer_once_over_tls() -> SocketAddr {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["auth-issuer".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    continue; // the verifying client gave up in the handshake
+                };
+                let mut buf = [0u8; 1024];
+                let _ = tls.read(&mut buf).await;
+                let response = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+                return;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_tls_listener_is_probed_over_https_without_checking_its_certificate() {
+        let addr = answer_once_over_tls().await;
+        assert_eq!(
+            local_https_url(addr, READINESS_PATH),
+            format!("https://{addr}/readyz")
+        );
+        // An explicit URL is checked in full: a self-signed certificate for another name fails.
+        let explicit = healthcheck(
+            addr,
+            Some(local_https_url(addr, READINESS_PATH)),
+            true,
+            DEFAULT_TIMEOUT,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(explicit, ProbeError::Request { .. }),
+            "{explicit:?}"
+        );
+        // Its own listener (no --url, TLS configured) is reached whatever the certificate names.
+        let answer = healthcheck(addr, None, true, DEFAULT_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            format!("ready: https://{addr}/readyz answered 200 OK")
+        );
     }
 
     #[tokio::test]

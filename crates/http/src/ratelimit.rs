@@ -73,6 +73,9 @@ pub enum KeySource {
     Subject,
     /// The client address (see [`crate::client_ip`]); for limits applied before authentication.
     ClientIp,
+    /// The thumbprint of the DPoP proof's key ([`crate::dpop::DpopKey`]) when the request proved
+    /// one, the subject otherwise: a subject with several keys (devices) gets a budget per key.
+    DpopKey,
 }
 
 /// One policy and the share of it a replica enforces alone when the shared limiter fails.
@@ -201,10 +204,15 @@ fn decision_headers(headers: &mut HeaderMap, rule: &Rule, decision: &RateLimitDe
 
 /// The key a request is limited under.
 fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
+    if source == KeySource::DpopKey {
+        if let Some(key) = request.extensions().get::<crate::dpop::DpopKey>() {
+            return RateLimitKey::new(&format!("{prefix}-jkt"), &key.0);
+        }
+    }
     let subject = request
         .extensions()
         .get::<Arc<VerifiedToken>>()
-        .filter(|_| source == KeySource::Subject);
+        .filter(|_| source != KeySource::ClientIp);
     if let Some(token) = subject {
         return RateLimitKey::new(prefix, token.subject.as_str());
     }
@@ -221,7 +229,9 @@ fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
         .map_or_else(|| "unknown".to_string(), |ip| ip.limit_key());
     match source {
         KeySource::ClientIp => RateLimitKey::new(prefix, &ip),
-        KeySource::Subject => RateLimitKey::new(&format!("{prefix}-anonymous"), &ip),
+        KeySource::Subject | KeySource::DpopKey => {
+            RateLimitKey::new(&format!("{prefix}-anonymous"), &ip)
+        }
     }
 }
 

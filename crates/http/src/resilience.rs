@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use portcullis_domain::breaker::{BreakerState, CircuitBreaker};
 use portcullis_domain::cache::{Cache, CacheError, CacheKey};
 use portcullis_domain::cause::Cause;
+use portcullis_domain::quota::{QuotaGrant, QuotaRefund, QuotaSource};
 use portcullis_domain::ratelimit::{
     RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy, RateLimiter,
 };
@@ -13,6 +14,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
+
+/// Default consecutive failures that open a Redis breaker (`*_REDIS_BREAKER_THRESHOLD`).
+pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
+/// Default time an open Redis breaker fails fast before probing (`*_REDIS_BREAKER_COOLDOWN`).
+pub const DEFAULT_BREAKER_COOLDOWN: &str = "2s";
+
+/// When a dependency's breaker opens and how long it stays open: one setting pair per service,
+/// shared by every guard of its Redis.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the breaker.
+    pub threshold: u32,
+    /// How long an open breaker fails fast before letting a probe through.
+    pub cooldown: Duration,
+}
 
 /// A breaker plus the metrics of one dependency.
 #[derive(Clone)]
@@ -38,6 +54,15 @@ impl Guard {
         };
         guard.publish_state();
         guard
+    }
+
+    /// [`Guard::new`] with a service's breaker settings.
+    pub fn with_settings(
+        name: &'static str,
+        breaker: BreakerSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self::new(name, breaker.threshold, breaker.cooldown, metrics)
     }
 
     /// The breaker's state, for readiness detail.
@@ -89,29 +114,36 @@ impl Guard {
 }
 
 /// A [`RateLimiter`] behind a [`Guard`].
-pub struct GuardedLimiter {
-    inner: Arc<dyn RateLimiter>,
+pub struct GuardedLimiter<L: ?Sized = dyn RateLimiter> {
+    inner: Arc<L>,
     guard: Guard,
 }
 
-impl GuardedLimiter {
+impl<L: ?Sized> GuardedLimiter<L> {
     /// Guards `inner`.
-    pub fn new(inner: Arc<dyn RateLimiter>, guard: Guard) -> Self {
+    pub fn new(inner: Arc<L>, guard: Guard) -> Self {
         Self { inner, guard }
     }
 }
 
+fn open_limiter() -> RateLimitError {
+    RateLimitError(Cause::new("circuit open: the limiter's backend is failing"))
+}
+
 #[async_trait]
-impl RateLimiter for GuardedLimiter {
+impl<L: RateLimiter + ?Sized> RateLimiter for GuardedLimiter<L> {
     async fn check(
         &self,
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
         cost: u64,
     ) -> Result<RateLimitDecision, RateLimitError> {
-        let open = RateLimitError(Cause::new("circuit open: the limiter's backend is failing"));
         self.guard
-            .call("ratelimit", open, self.inner.check(key, policy, cost))
+            .call(
+                "ratelimit",
+                open_limiter(),
+                self.inner.check(key, policy, cost),
+            )
             .await
     }
 
@@ -120,9 +152,31 @@ impl RateLimiter for GuardedLimiter {
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
     ) -> Result<(), RateLimitError> {
-        let open = RateLimitError(Cause::new("circuit open: the limiter's backend is failing"));
         self.guard
-            .call("ratelimit", open, self.inner.reset(key, policy))
+            .call("ratelimit", open_limiter(), self.inner.reset(key, policy))
+            .await
+    }
+}
+
+/// Takes of quota slices go through the same breaker as single decisions: a lease spent in
+/// memory then makes no guarded call at all, so neither the breaker nor the Redis latency
+/// histogram counts decisions that never reached Redis.
+#[async_trait]
+impl<L: QuotaSource + ?Sized> QuotaSource for GuardedLimiter<L> {
+    async fn take(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+        slice: u64,
+        refund: Option<&QuotaRefund>,
+    ) -> Result<QuotaGrant, RateLimitError> {
+        self.guard
+            .call(
+                "ratelimit_lease",
+                open_limiter(),
+                self.inner.take(key, policy, cost, slice, refund),
+            )
             .await
     }
 }
@@ -149,6 +203,15 @@ impl Cache for GuardedCache {
     async fn get(&self, key: &CacheKey) -> Result<Option<Arc<[u8]>>, CacheError> {
         self.guard
             .call("cache_get", open_cache(), self.inner.get(key))
+            .await
+    }
+
+    async fn get_expiring(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(Arc<[u8]>, Duration)>, CacheError> {
+        self.guard
+            .call("cache_get", open_cache(), self.inner.get_expiring(key))
             .await
     }
 
@@ -186,5 +249,11 @@ impl Cache for GuardedCache {
                 self.inner.await_fill(key, timeout),
             )
             .await
+    }
+
+    /// Not guarded: waiting for other replicas' memory tiers is owed whether or not the backend
+    /// answers (a failed write-through leaves old values there too).
+    async fn settle(&self) {
+        self.inner.settle().await;
     }
 }

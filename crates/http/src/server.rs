@@ -4,6 +4,7 @@ use crate::health::Readiness;
 use crate::metrics::{metrics_handler, track_requests, Metrics};
 use crate::problem;
 use crate::stall_guard::StallGuard;
+use crate::tls::ServerTls;
 use crate::transport::{TransportSettings, MAX_HEADER_BYTES};
 use axum::extract::ConnectInfo;
 use axum::routing::get;
@@ -27,7 +28,8 @@ use tower_http::trace::TraceLayer;
 /// The request id header, accepted from callers and returned on every response.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Headers every response carries: these are JSON APIs, never documents to render or frame.
+/// Headers every response carries: the APIs answer JSON, never documents to render or frame;
+/// the issuer's login pages set a Content-Security-Policy of their own, which is kept.
 fn security_headers(router: Router) -> Router {
     [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -108,6 +110,7 @@ pub struct Service {
     listener: TcpListener,
     router: Router,
     transport: TransportSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -123,8 +126,20 @@ impl Service {
             listener,
             router,
             transport,
+            tls: None,
             _tasks: tasks,
         }
+    }
+
+    /// Serves HTTPS with `tls` (see [`ServerTls::load`], which a service calls first thing,
+    /// so a bad pair stops it before it connects to anything) instead of plain HTTP, and keeps
+    /// the task that re-reads the pair as long as the service.
+    pub fn with_tls(mut self, tls: Option<ServerTls>) -> Self {
+        if let Some(tls) = tls {
+            self._tasks.push(tls.watch(crate::tls::RELOAD_INTERVAL));
+            self.tls = Some(tls.acceptor());
+        }
+        self
     }
 
     /// The bound address (useful with port 0).
@@ -177,16 +192,42 @@ impl Service {
                         request.extensions_mut().insert(ConnectInfo(peer));
                         request
                     });
-            let connection = http.serve_connection(
-                TokioIo::new(StallGuard::new(
-                    stream,
-                    self.transport.response_stall_timeout,
-                )),
-                TowerToHyperService::new(service),
-            );
-            let connection = connections.watch(connection);
+            let stall = self.transport.response_stall_timeout;
+            let Some(acceptor) = &self.tls else {
+                let connection = http.serve_connection(
+                    TokioIo::new(StallGuard::new(stream, stall)),
+                    TowerToHyperService::new(service),
+                );
+                let connection = connections.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                });
+                continue;
+            };
+            // The handshake runs in the connection's own task, bounded like a request head, so
+            // a client that never finishes it holds neither the accept loop nor its socket.
+            let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), connections.watcher());
+            let handshake_timeout = self.transport.header_read_timeout;
             tokio::spawn(async move {
-                if let Err(error) = connection.await {
+                let stream =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let connection = http.serve_connection(
+                    TokioIo::new(StallGuard::new(stream, stall)),
+                    TowerToHyperService::new(service),
+                );
+                if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%error, %peer, "connection ended with an error");
                 }
             });

@@ -5,11 +5,14 @@
 use crate::client_limits::{self, PerClientInFlight};
 use crate::config_error::ConfigError;
 use crate::problem::Problem;
+use crate::tls::TlsFiles;
 use axum::error_handling::HandleErrorLayer;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
+use portcullis_domain::duration_text::parse;
+use std::path::PathBuf;
 use std::time::Duration;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::error::Overloaded;
@@ -25,6 +28,23 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// enough for any client that is reading at all, short enough that clients which stopped
 /// cannot pile up their responses in memory.
 pub const RESPONSE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The transport defaults, written once: the command line of both services shows them (see
+/// [`transport_args!`](crate::transport_args)) and [`TransportSettings::default`] reads them.
+pub mod defaults {
+    /// Default `*_REQUEST_TIMEOUT`.
+    pub const REQUEST_TIMEOUT: &str = "10s";
+    /// Default `*_HEADER_READ_TIMEOUT`.
+    pub const HEADER_READ_TIMEOUT: &str = "5s";
+    /// Default `*_MAX_CONCURRENT_REQUESTS`.
+    pub const MAX_CONCURRENT_REQUESTS: usize = 512;
+    /// Default `*_BODY_READ_TIMEOUT`.
+    pub const BODY_READ_TIMEOUT: &str = "5s";
+    /// Default `*_MAX_CONCURRENT_REQUESTS_PER_CLIENT`.
+    pub const MAX_CONCURRENT_REQUESTS_PER_CLIENT: usize = 64;
+    /// Default `*_SHUTDOWN_GRACE`.
+    pub const SHUTDOWN_GRACE: &str = "20s";
+}
 
 /// What a service allows its clients, validated from [`TransportArgs`](crate::transport_args).
 #[derive(Debug, Clone)]
@@ -48,24 +68,36 @@ pub struct TransportSettings {
     pub response_stall_timeout: Duration,
     /// Browser origins allowed by CORS; empty means no CORS headers at all.
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// The certificate and key to serve HTTPS with; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for TransportSettings {
     fn default() -> Self {
         Self {
-            request_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(5),
-            max_concurrent_requests: 512,
-            body_read_timeout: Duration::from_secs(5),
-            max_concurrent_requests_per_client: 64,
-            shutdown_grace: Duration::from_secs(20),
+            request_timeout: parse(defaults::REQUEST_TIMEOUT),
+            header_read_timeout: parse(defaults::HEADER_READ_TIMEOUT),
+            max_concurrent_requests: defaults::MAX_CONCURRENT_REQUESTS,
+            body_read_timeout: parse(defaults::BODY_READ_TIMEOUT),
+            max_concurrent_requests_per_client: defaults::MAX_CONCURRENT_REQUESTS_PER_CLIENT,
+            shutdown_grace: parse(defaults::SHUTDOWN_GRACE),
             response_stall_timeout: RESPONSE_STALL_TIMEOUT,
             cors_allowed_origins: Vec::new(),
+            tls: None,
         }
     }
 }
 
 impl TransportSettings {
+    /// The certificate to serve, if one is configured: loaded first thing by each service, so
+    /// a pair that cannot be served stops it before it connects to anything.
+    pub fn load_tls(&self) -> Result<Option<crate::tls::ServerTls>, crate::tls::TlsError> {
+        self.tls
+            .as_ref()
+            .map(crate::tls::ServerTls::load)
+            .transpose()
+    }
+
     /// Checks the settings; `prefix` names the service's environment variables in messages.
     pub fn new(
         prefix: &str,
@@ -143,6 +175,40 @@ impl TransportSettings {
         }
         self.body_read_timeout = body_read_timeout;
         self.max_concurrent_requests_per_client = max_concurrent_requests_per_client;
+        Ok(self)
+    }
+
+    /// Serves HTTPS with `cert` and `key` (`{prefix}_TLS_CERT`, `{prefix}_TLS_KEY`), or plain
+    /// HTTP when neither is set; one without the other is refused rather than guessed at.
+    pub fn with_tls(
+        mut self,
+        prefix: &str,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let (cert_setting, key_setting) =
+            (format!("{prefix}_TLS_CERT"), format!("{prefix}_TLS_KEY"));
+        self.tls = match (cert, key) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    cert_setting,
+                    format!("needs {key_setting}"),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    key_setting,
+                    format!("needs {cert_setting}"),
+                ))
+            }
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                cert_setting,
+                key_setting,
+            }),
+        };
         Ok(self)
     }
 
@@ -239,41 +305,50 @@ macro_rules! transport_args {
         #[derive(clap::Args, Debug, Clone)]
         pub struct TransportArgs {
             /// Longest a request may run before it is answered with a 503 problem.
-            #[arg(long, env = concat!($prefix, "_REQUEST_TIMEOUT"), default_value = "10s", value_parser = humantime::parse_duration)]
+            #[arg(long, env = concat!($prefix, "_REQUEST_TIMEOUT"), default_value = $crate::transport::defaults::REQUEST_TIMEOUT, value_parser = humantime::parse_duration)]
             pub request_timeout: std::time::Duration,
 
             /// Longest a client may take to send a request's headers; slower clients (and idle
             /// keep-alive connections) are disconnected.
-            #[arg(long, env = concat!($prefix, "_HEADER_READ_TIMEOUT"), default_value = "5s", value_parser = humantime::parse_duration)]
+            #[arg(long, env = concat!($prefix, "_HEADER_READ_TIMEOUT"), default_value = $crate::transport::defaults::HEADER_READ_TIMEOUT, value_parser = humantime::parse_duration)]
             pub header_read_timeout: std::time::Duration,
 
             /// Requests served at once; beyond it requests are refused at once with a 503
             /// problem rather than queued.
-            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS"), default_value_t = 512)]
+            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS"), default_value_t = $crate::transport::defaults::MAX_CONCURRENT_REQUESTS)]
             pub max_concurrent_requests: usize,
 
             /// Longest a request body may take to arrive (from the request's start); a slower
             /// body gets a 400 answer and frees its request slot. At most the request timeout.
-            #[arg(long, env = concat!($prefix, "_BODY_READ_TIMEOUT"), default_value = "5s", value_parser = humantime::parse_duration)]
+            #[arg(long, env = concat!($prefix, "_BODY_READ_TIMEOUT"), default_value = $crate::transport::defaults::BODY_READ_TIMEOUT, value_parser = humantime::parse_duration)]
             pub body_read_timeout: std::time::Duration,
 
             /// Requests one client address may have in flight; beyond it a 429 problem, so one
             /// address cannot hold the shared request slots.
-            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS_PER_CLIENT"), default_value_t = 64)]
+            #[arg(long, env = concat!($prefix, "_MAX_CONCURRENT_REQUESTS_PER_CLIENT"), default_value_t = $crate::transport::defaults::MAX_CONCURRENT_REQUESTS_PER_CLIENT)]
             pub max_concurrent_requests_per_client: usize,
 
             /// After SIGTERM, how long in-flight requests may finish before connections close.
-            #[arg(long, env = concat!($prefix, "_SHUTDOWN_GRACE"), default_value = "20s", value_parser = humantime::parse_duration)]
+            #[arg(long, env = concat!($prefix, "_SHUTDOWN_GRACE"), default_value = $crate::transport::defaults::SHUTDOWN_GRACE, value_parser = humantime::parse_duration)]
             pub shutdown_grace: std::time::Duration,
 
             /// Browser origins allowed to call the service (CORS), comma-separated, e.g.
             /// `https://app.example.com`; unset = no CORS.
             #[arg(long, env = concat!($prefix, "_CORS_ALLOWED_ORIGINS"), value_delimiter = ',')]
             pub cors_allowed_origins: Vec<String>,
+
+            /// PEM certificate chain (leaf first) to serve HTTPS with (TLS 1.2+), re-read when
+            /// the file changes; unset = plain HTTP. Needs the matching key setting.
+            #[arg(long, env = concat!($prefix, "_TLS_CERT"))]
+            pub tls_cert: Option<std::path::PathBuf>,
+
+            /// PEM private key of the TLS certificate, re-read with it.
+            #[arg(long, env = concat!($prefix, "_TLS_KEY"))]
+            pub tls_key: Option<std::path::PathBuf>,
         }
 
         impl TransportArgs {
-            /// The validated settings.
+            /// The validated settings; the services' `TryFrom<Args>` calls it once.
             pub fn settings(
                 &self,
             ) -> Result<$crate::transport::TransportSettings, $crate::config_error::ConfigError> {
@@ -289,66 +364,13 @@ macro_rules! transport_args {
                     $prefix,
                     self.body_read_timeout,
                     self.max_concurrent_requests_per_client,
-                )
+                )?
+                .with_tls($prefix, self.tls_cert.clone(), self.tls_key.clone())
             }
         }
     };
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(origins: &[&str]) -> Result<TransportSettings, ConfigError> {
-        let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
-        let d = TransportSettings::default();
-        TransportSettings::new(
-            "TEST",
-            d.request_timeout,
-            d.header_read_timeout,
-            d.max_concurrent_requests,
-            d.shutdown_grace,
-            &origins,
-        )
-    }
-
-    #[test]
-    fn origins_must_be_bare_scheme_and_host() {
-        assert!(settings(&["https://app.example.com", "http://localhost:3000", "*"]).is_ok());
-        for bad in [
-            "app.example.com",
-            "https://app.example.com/",
-            "ftp://x",
-            "https://",
-            "https://a\nb",
-        ] {
-            let error = settings(&[bad]).unwrap_err();
-            assert!(
-                error.to_string().starts_with("TEST_CORS_ALLOWED_ORIGINS "),
-                "{bad}: {error}"
-            );
-        }
-    }
-
-    #[test]
-    fn zero_concurrency_and_tiny_timeouts_are_refused() {
-        let d = TransportSettings::default();
-        let tiny = Duration::from_millis(10);
-        assert!(
-            TransportSettings::new("T", tiny, d.header_read_timeout, 1, d.shutdown_grace, &[])
-                .is_err()
-        );
-        assert!(
-            TransportSettings::new("T", d.request_timeout, tiny, 1, d.shutdown_grace, &[]).is_err()
-        );
-        assert!(TransportSettings::new(
-            "T",
-            d.request_timeout,
-            d.header_read_timeout,
-            0,
-            d.shutdown_grace,
-            &[]
-        )
-        .is_err());
-    }
-}
+#[path = "transport_tests.rs"]
+mod tests;

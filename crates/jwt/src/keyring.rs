@@ -16,6 +16,7 @@ use crate::keys::{KeyError, SigningKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use portcullis_domain::cause::Chain;
+use portcullis_domain::signing::SigningAlgorithm;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -43,6 +44,14 @@ pub enum KeyRingError {
         /// Why.
         source: KeyError,
     },
+    /// The same key is in two files pinned to different algorithms.
+    #[error("key file {path}: key {kid} is already published with another algorithm")]
+    OneKeyTwoAlgorithms {
+        /// The second file.
+        path: PathBuf,
+        /// The key's id.
+        kid: String,
+    },
     /// No `*.pem` file was found.
     #[error("no *.pem signing keys in {0}")]
     NoKeys(PathBuf),
@@ -69,6 +78,25 @@ impl KeySet {
     /// Every published key, the active one included.
     pub fn keys(&self) -> &[Arc<SigningKey>] {
         &self.keys
+    }
+
+    /// The key that signs with `alg`: the active key when it is of that algorithm, otherwise
+    /// the published key of that algorithm whose file name sorts last (the newest, with dated
+    /// names), so id_tokens can follow a client's registered algorithm.
+    pub fn signing_key(&self, alg: SigningAlgorithm) -> Option<&Arc<SigningKey>> {
+        if self.active.algorithm() == alg {
+            return Some(&self.active);
+        }
+        self.keys.iter().rev().find(|key| key.algorithm() == alg)
+    }
+
+    /// The algorithms of the published keys, each once, for discovery.
+    pub fn algorithms(&self) -> Vec<SigningAlgorithm> {
+        let mut algorithms: Vec<SigningAlgorithm> =
+            self.keys.iter().map(|key| key.algorithm()).collect();
+        algorithms.sort();
+        algorithms.dedup();
+        algorithms
     }
 
     /// The serialised JWKS document, built once per load.
@@ -119,7 +147,11 @@ impl KeySet {
         let mut keys = Vec::with_capacity(files.len());
         for path in &files {
             let pem = std::fs::read_to_string(path).map_err(io(path))?;
-            let key = SigningKey::from_pem(&pem).map_err(|source| KeyRingError::BadKey {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let key = SigningKey::from_file(name, &pem).map_err(|source| KeyRingError::BadKey {
                 path: path.clone(),
                 source,
             })?;
@@ -152,9 +184,18 @@ impl KeySet {
             Err(e) => return Err(io(&active_path)(e)),
         };
         let mut unique: Vec<Arc<SigningKey>> = Vec::with_capacity(keys.len());
-        for (_, key) in keys {
-            if !unique.iter().any(|k| k.kid() == key.kid()) {
-                unique.push(key);
+        for (path, key) in keys {
+            match unique.iter().find(|k| k.kid() == key.kid()) {
+                None => unique.push(key),
+                // One key in two files (a copy, or `a.pem` and `a.ps256.pem`) would publish one
+                // kid for two algorithms: verifiers would refuse whatever the second signs.
+                Some(first) if first.algorithm() != key.algorithm() => {
+                    return Err(KeyRingError::OneKeyTwoAlgorithms {
+                        path,
+                        kid: key.kid().to_owned(),
+                    })
+                }
+                Some(_) => {}
             }
         }
         Ok(Self::new(unique, active))
@@ -265,6 +306,24 @@ mod tests {
             KeySet::load(dir.path()),
             Err(KeyRingError::NoActiveKey(_))
         ));
+    }
+
+    #[test]
+    fn one_key_under_two_algorithms_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = generate_rsa_pem().unwrap();
+        std::fs::write(dir.path().join("a.pem"), &pem).unwrap();
+        std::fs::write(dir.path().join("a.ps256.pem"), &pem).unwrap();
+        std::fs::write(dir.path().join(ACTIVE_FILE), "a.ps256.pem").unwrap();
+        assert!(matches!(
+            KeySet::load(dir.path()),
+            Err(KeyRingError::OneKeyTwoAlgorithms { .. })
+        ));
+        // The same key twice under one algorithm is one published key.
+        std::fs::remove_file(dir.path().join("a.ps256.pem")).unwrap();
+        std::fs::write(dir.path().join("copy.pem"), &pem).unwrap();
+        std::fs::write(dir.path().join(ACTIVE_FILE), "copy.pem").unwrap();
+        assert_eq!(KeySet::load(dir.path()).unwrap().keys().len(), 1);
     }
 
     #[test]

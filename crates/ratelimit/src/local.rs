@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use portcullis_domain::clock::{Clock, SystemClock};
+use portcullis_domain::quota::{grant_size, QuotaGrant, QuotaRefund, QuotaSource};
 use portcullis_domain::ratelimit::{
     decide, slot_position, RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy,
     RateLimiter, SlotCounts,
@@ -37,6 +38,18 @@ struct Slot {
 }
 
 impl Slot {
+    /// The counts with `units` charged in slot `charged_in` taken off again, where that slot is
+    /// still the current or the previous one.
+    fn refunded(self, charged_in: u64, units: u64) -> SlotCounts {
+        let mut counts = self.counts;
+        if self.index == charged_in {
+            counts.current = counts.current.saturating_sub(units);
+        } else if self.index == charged_in + 1 {
+            counts.previous = counts.previous.saturating_sub(units);
+        }
+        counts
+    }
+
     /// The counts as seen from `index`: a slot one step old becomes the previous one.
     fn at(self, index: u64) -> SlotCounts {
         match index.checked_sub(self.index) {
@@ -103,6 +116,67 @@ impl LocalRateLimiter {
     }
 }
 
+/// One key's windows under one policy as seen at one moment: which counters, where each
+/// window's slot is, and the counts from there. A check and a take both decide from it and
+/// charge through it.
+struct View {
+    ids: Vec<SlotId>,
+    positions: Vec<(u64, u64)>,
+    counts: Vec<SlotCounts>,
+    elapsed: Vec<u64>,
+}
+
+impl View {
+    fn of(state: &State, key: &RateLimitKey, policy: &RateLimitPolicy, now_ms: u64) -> Self {
+        let (mut ids, mut positions, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        for w in policy.windows() {
+            let period_ms = w.period.as_millis() as u64;
+            let id = slot_id(key, period_ms);
+            let (index, elapsed) = slot_position(now_ms, period_ms);
+            counts.push(
+                state
+                    .slots
+                    .get(&id)
+                    .map(|s| s.at(index))
+                    .unwrap_or_default(),
+            );
+            ids.push(id);
+            positions.push((index, elapsed));
+        }
+        let elapsed = positions.iter().map(|(_, e)| *e).collect();
+        Self {
+            ids,
+            positions,
+            counts,
+            elapsed,
+        }
+    }
+
+    /// The slot index of each window.
+    fn slots(&self) -> Vec<u64> {
+        self.positions.iter().map(|(index, _)| *index).collect()
+    }
+
+    /// Adds `units` to every window's current slot.
+    fn charge(self, state: &mut State, units: u64, now_ms: u64, max_entries: usize) {
+        for ((id, (index, _)), counts) in
+            self.ids.into_iter().zip(&self.positions).zip(&self.counts)
+        {
+            let counts = SlotCounts {
+                previous: counts.previous,
+                current: counts.current + units,
+            };
+            let slot = Slot {
+                index: *index,
+                counts,
+                touched_ms: now_ms,
+            };
+            state.slots.insert(id, slot);
+        }
+        prune(state, now_ms, max_entries);
+    }
+}
+
 #[async_trait]
 impl RateLimiter for LocalRateLimiter {
     async fn check(
@@ -112,45 +186,11 @@ impl RateLimiter for LocalRateLimiter {
         cost: u64,
     ) -> Result<RateLimitDecision, RateLimitError> {
         let now_ms = self.now_ms();
-        let windows = policy.windows();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let positions: Vec<(u64, u64)> = windows
-            .iter()
-            .map(|w| slot_position(now_ms, w.period.as_millis() as u64))
-            .collect();
-        let ids: Vec<SlotId> = windows
-            .iter()
-            .map(|w| slot_id(key, w.period.as_millis() as u64))
-            .collect();
-        let counts: Vec<SlotCounts> = ids
-            .iter()
-            .zip(&positions)
-            .map(|(id, (index, _))| {
-                state
-                    .slots
-                    .get(id)
-                    .map(|s| s.at(*index))
-                    .unwrap_or_default()
-            })
-            .collect();
-        let elapsed: Vec<u64> = positions.iter().map(|(_, e)| *e).collect();
-        let decision = decide(policy, &counts, &elapsed, cost);
+        let view = View::of(&state, key, policy, now_ms);
+        let decision = decide(policy, &view.counts, &view.elapsed, cost);
         if decision.allowed && cost > 0 {
-            for ((id, (index, _)), counts) in ids.into_iter().zip(&positions).zip(&counts) {
-                let counts = SlotCounts {
-                    previous: counts.previous,
-                    current: counts.current + cost,
-                };
-                state.slots.insert(
-                    id,
-                    Slot {
-                        index: *index,
-                        counts,
-                        touched_ms: now_ms,
-                    },
-                );
-            }
-            prune(&mut state, now_ms, self.max_entries);
+            view.charge(&mut state, cost, now_ms, self.max_entries);
         }
         Ok(decision)
     }
@@ -168,6 +208,64 @@ impl RateLimiter for LocalRateLimiter {
         }
         Ok(())
     }
+}
+
+#[async_trait]
+impl QuotaSource for LocalRateLimiter {
+    async fn take(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+        slice: u64,
+        refund: Option<&QuotaRefund>,
+    ) -> Result<QuotaGrant, RateLimitError> {
+        let now_ms = self.now_ms();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(refund) = refund.filter(|r| r.units > 0) {
+            for (w, &charged_in) in policy.windows().iter().zip(&refund.slots) {
+                let id = slot_id(key, w.period.as_millis() as u64);
+                if let Some(slot) = state.slots.get_mut(&id) {
+                    slot.counts = slot.refunded(charged_in, refund.units);
+                }
+            }
+        }
+        let view = View::of(&state, key, policy, now_ms);
+        let room = decide(policy, &view.counts, &view.elapsed, 0)
+            .windows
+            .iter()
+            .map(|w| w.remaining)
+            .min()
+            .unwrap_or(0);
+        let granted = grant_size(room, cost, slice);
+        let decision = decide(policy, &view.counts, &view.elapsed, granted.max(cost));
+        let (slots, valid_for) = (view.slots(), valid_for(policy, &view.elapsed));
+        if granted > 0 {
+            view.charge(&mut state, granted, now_ms, self.max_entries);
+        }
+        Ok(QuotaGrant {
+            granted,
+            decision,
+            slots,
+            valid_for,
+        })
+    }
+}
+
+/// Until the shortest window's current slot ends: what a grant may be spent in. The elapsed
+/// time is whole milliseconds, floored, so up to one more may already have passed: the grant
+/// ends a millisecond early rather than spill into the next slot.
+pub(crate) fn valid_for(policy: &RateLimitPolicy, elapsed_ms: &[u64]) -> std::time::Duration {
+    policy
+        .windows()
+        .iter()
+        .zip(elapsed_ms)
+        .map(|(w, &elapsed)| {
+            w.period
+                .saturating_sub(std::time::Duration::from_millis(elapsed + 1))
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 /// Drops keys whose slots are too old to matter, once the map has doubled since the last prune

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use portcullis_domain::cause::Cause;
+use portcullis_domain::quota::{QuotaGrant, QuotaRefund, QuotaSource};
 use portcullis_domain::ratelimit::{
     decide, RateLimitDecision, RateLimitError, RateLimitKey, RateLimitPolicy, RateLimiter,
     SlotCounts,
 };
-use redis::aio::ConnectionManager;
+use portcullis_redis::RedisConnection;
 use std::time::Duration;
 
 /// One round trip decides all windows atomically, on Redis's own clock (`TIME`), so replicas
@@ -44,12 +45,66 @@ end
 return out
 "#;
 
-/// The Redis adapter of the rate-limit port, on a standalone server (`ConnectionManager`, the
+/// A quota take ([`QuotaSource::take`]) in one round trip, on Redis's clock: hands back
+/// `ARGV[3]` units charged in the slots `ARGV[6], ARGV[9], ...` (from `cur` where the stored
+/// slot is that one, from `prev` where it is the next), measures the room left in every window
+/// with the same float operations as `decide`, grants by `grant_size` (cost `ARGV[1]`, slice
+/// `ARGV[2]`) and charges the grant to every window. A refusal writes only the refund. Returns
+/// `[granted, prev1, cur1, elapsed1, slot1, prev2, ...]`, the counts as they were before the
+/// charge.
+pub const LEASE_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cost, slice, refund = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {0}
+local state = {}
+local room = nil
+for i = 1, #KEYS do
+  local limit = tonumber(ARGV[3 * i + 1])
+  local period = tonumber(ARGV[3 * i + 2])
+  local charged_in = tonumber(ARGV[3 * i + 3])
+  local slot = math.floor(now / period)
+  local elapsed = now % period
+  local stored = redis.call('HMGET', KEYS[i], 'slot', 'cur', 'prev')
+  local s, c, p = tonumber(stored[1]), tonumber(stored[2]) or 0, tonumber(stored[3]) or 0
+  if refund > 0 and s then
+    if s == charged_in then c = math.max(0, c - refund)
+    elseif s == charged_in + 1 then p = math.max(0, p - refund) end
+  end
+  local prev, cur = 0, 0
+  if s == slot then prev, cur = p, c elseif s == slot - 1 then prev = c end
+  local fits = math.floor(math.max(0, limit - (prev * (period - elapsed) / period + cur)))
+  if room == nil or fits < room then room = fits end
+  state[i] = {slot, prev, cur, period, s, c, p}
+  out[#out + 1] = prev
+  out[#out + 1] = cur
+  out[#out + 1] = elapsed
+  out[#out + 1] = slot
+end
+local granted = 0
+if cost > 0 and room >= cost then
+  granted = math.max(cost, math.min(slice, math.ceil(room / 2), room))
+end
+out[1] = granted
+for i = 1, #KEYS do
+  local st = state[i]
+  if granted > 0 then
+    redis.call('HSET', KEYS[i], 'slot', st[1], 'cur', st[3] + granted, 'prev', st[2])
+    redis.call('PEXPIRE', KEYS[i], 2 * st[4] + 1000)
+  elseif refund > 0 and st[5] then
+    redis.call('HSET', KEYS[i], 'cur', st[6], 'prev', st[7])
+  end
+end
+return out
+"#;
+
+/// The Redis adapter of the rate-limit port, on a standalone or Sentinel-monitored server (`RedisConnection`, the
 /// default) or a Redis Cluster (`redis::cluster_async::ClusterConnection`).
 #[derive(Clone)]
-pub struct RedisRateLimiter<C = ConnectionManager> {
+pub struct RedisRateLimiter<C = RedisConnection> {
     connection: C,
     script: redis::Script,
+    lease: redis::Script,
     timeout: Duration,
     prefix: String,
 }
@@ -70,9 +125,27 @@ impl<C> RedisRateLimiter<C> {
         Self {
             connection,
             script: redis::Script::new(LIMITER_SCRIPT),
+            lease: redis::Script::new(LEASE_SCRIPT),
             timeout,
             prefix: prefix.to_owned(),
         }
+    }
+}
+
+impl<C> RedisRateLimiter<C>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// Runs one of the scripts within the call timeout.
+    async fn run(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<u64>, RateLimitError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
+            .await
+            .map_err(|_| RateLimitError(Cause::new("redis call timed out")))?
+            .map_err(|e| RateLimitError(Cause::new(e)))
     }
 }
 
@@ -104,12 +177,7 @@ where
         for w in policy.windows() {
             invocation.arg(w.limit).arg(w.period.as_millis() as u64);
         }
-        let mut connection = self.connection.clone();
-        let reply: Vec<u64> =
-            tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection))
-                .await
-                .map_err(|_| RateLimitError(Cause::new("redis call timed out")))?
-                .map_err(|e| RateLimitError(Cause::new(e)))?;
+        let reply = self.run(&invocation).await?;
         let n = policy.windows().len();
         if reply.len() != 1 + 3 * n {
             return Err(RateLimitError(Cause::new(
@@ -157,6 +225,67 @@ where
             .map_err(|_| RateLimitError(Cause::new("redis call timed out")))?
             .map_err(|e| RateLimitError(Cause::new(e)))
             .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl<C> QuotaSource for RedisRateLimiter<C>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn take(
+        &self,
+        key: &RateLimitKey,
+        policy: &RateLimitPolicy,
+        cost: u64,
+        slice: u64,
+        refund: Option<&QuotaRefund>,
+    ) -> Result<QuotaGrant, RateLimitError> {
+        let mut invocation = self.lease.prepare_invoke();
+        for k in window_keys(&self.prefix, key, policy) {
+            invocation.key(k);
+        }
+        let units = refund.map_or(0, |r| r.units);
+        invocation.arg(cost).arg(slice).arg(units);
+        for (i, w) in policy.windows().iter().enumerate() {
+            let charged_in = refund.and_then(|r| r.slots.get(i)).copied().unwrap_or(0);
+            invocation
+                .arg(w.limit)
+                .arg(w.period.as_millis() as u64)
+                .arg(charged_in);
+        }
+        let reply = self.run(&invocation).await?;
+        if reply.len() != 1 + 4 * policy.windows().len() {
+            return Err(RateLimitError(Cause::new(
+                "unexpected reply from the lease script",
+            )));
+        }
+        let windows: Vec<&[u64]> = reply[1..].chunks(4).collect();
+        let counts: Vec<SlotCounts> = windows
+            .iter()
+            .map(|w| SlotCounts {
+                previous: w[0],
+                current: w[1],
+            })
+            .collect();
+        let elapsed: Vec<u64> = windows.iter().map(|w| w[2]).collect();
+        let granted = reply[0];
+        let mut decision = decide(policy, &counts, &elapsed, granted.max(cost));
+        if granted == 0 && decision.retry_after.is_none() {
+            // Only if the float rounding differs: Redis refused, so say when to come back.
+            decision.retry_after = Some(Duration::from_secs(1));
+            decision.limited_by = decision.tightest().map(|(i, _)| i);
+        }
+        Ok(QuotaGrant {
+            granted,
+            // What Redis charged is the truth; the arithmetic only dresses it in headers.
+            decision: RateLimitDecision {
+                allowed: granted > 0,
+                ..decision
+            },
+            slots: windows.iter().map(|w| w[3]).collect(),
+            valid_for: crate::local::valid_for(policy, &elapsed),
+        })
     }
 }
 

@@ -1,18 +1,19 @@
-//! Store adapters: the SQLite and PostgreSQL item stores, the in-memory and Redis refresh-token stores, and the
-//! users-and-clients file with argon2id password checks.
+//! Store adapters: the SQLite and PostgreSQL item stores, the Redis refresh-token store (the
+//! in-memory one lives in the domain and is re-exported here), and the Redis and in-process
+//! login-record stores.
 
-pub mod password;
+pub mod ephemeral_memory;
+pub mod ephemeral_redis;
 pub mod postgres;
 mod queries;
-pub mod refresh_memory;
 pub mod refresh_redis;
 mod rows;
 pub mod sqlite;
-pub mod users_file;
 
-pub use password::{hash_password, Argon2Verifier};
-pub use postgres::PgItemStore;
-pub use refresh_memory::MemoryRefreshTokenStore;
+pub use ephemeral_memory::MemoryEphemeralStore;
+pub use ephemeral_redis::RedisEphemeralStore;
+/// Re-exported from the domain, where the use cases' unit tests share it.
+pub use portcullis_domain::refresh_memory::{self, MemoryRefreshTokenStore};
+pub use postgres::{PgConnectError, PgItemStore};
 pub use refresh_redis::RedisRefreshTokenStore;
 pub use sqlite::SqliteItemStore;
-pub use users_file::{FileDirectory, UsersFileError};

@@ -9,8 +9,10 @@ use portcullis_domain::cause::Cause;
 use portcullis_domain::identity::Subject;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version};
 use portcullis_domain::store::{ItemStore, Listed, Precondition, Quota, StoreError, Usage};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{Postgres, Row, Transaction};
+use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Items in PostgreSQL.
@@ -19,25 +21,60 @@ pub struct PgItemStore {
     pool: PgPool,
 }
 
+/// Why the PostgreSQL store could not be opened at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum PgConnectError {
+    /// The TLS handshake failed: the server's certificate does not verify against the trusted
+    /// roots (or names another host than the URL's), or the server does not offer TLS. Retrying
+    /// cannot help; the configuration must change.
+    #[error("TLS with PostgreSQL failed")]
+    Tls(#[source] sqlx::Error),
+    /// Anything else: unreachable, refused login, a failed migration.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl PgItemStore {
     /// Connects to a `postgres://` URL (waiting at most `acquire_timeout` for a connection) and
-    /// applies pending migrations.
+    /// applies pending migrations. With `root_cert`, the connection is `sslmode=verify-full`
+    /// against that PEM bundle (beside the public web roots), whatever the URL says; without
+    /// it, the URL's own `sslmode` / `sslrootcert` apply.
     pub async fn connect(
         url: &str,
+        root_cert: Option<&Path>,
         max_connections: u32,
         acquire_timeout: Duration,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, PgConnectError> {
+        let mut options = PgConnectOptions::from_str(url).map_err(unavailable)?;
+        if let Some(root) = root_cert {
+            options = options.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(root);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| match tls_failure(&error) {
+                true => PgConnectError::Tls(error),
+                false => unavailable(error).into(),
+            })?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(Cause::new(format!("migration failed: {e}"))))?;
         Ok(Self { pool })
+    }
+}
+
+/// Whether `error` is a failed TLS handshake: sqlx reports some as TLS errors and passes
+/// rustls's own (a certificate that does not verify) through as I/O errors.
+fn tls_failure(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
     }
 }
 

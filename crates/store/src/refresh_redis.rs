@@ -6,7 +6,8 @@
 //!   and once rotated `rotated_at` (ms), `next` (the successor's hash) and `sealed` (the
 //!   successor sealed for the predecessor's holder, for retries within the grace window),
 //!   expiring with the token;
-//! - `PREFIX{rt}:f:<family>`: hash `revoked`, expiring with the family's newest token.
+//! - `PREFIX{rt}:f:<family>`: hash `revoked` and, for a family bound to a DPoP key, `jkt`,
+//!   expiring with the family's newest token.
 
 use async_trait::async_trait;
 use portcullis_domain::cause::Cause;
@@ -17,7 +18,7 @@ use portcullis_domain::refresh::{
     Rotation, SealedToken, Successor,
 };
 use portcullis_domain::scope::ScopeSet;
-use redis::aio::ConnectionManager;
+use portcullis_redis::RedisConnection;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Stores a token and extends its family's lifetime.
@@ -27,6 +28,7 @@ redis.call('HSET', KEYS[1], 'family', ARGV[1], 'subject', ARGV[2], 'client_id', 
   'session_expires_at', ARGV[8])
 redis.call('EXPIREAT', KEYS[1], ARGV[6])
 redis.call('HSETNX', KEYS[2], 'revoked', '0')
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[2], 'jkt', ARGV[9]) end
 local ttl = redis.call('TTL', KEYS[2])
 if ttl < 0 or tonumber(ARGV[6]) - tonumber(ARGV[7]) > ttl then
   redis.call('EXPIREAT', KEYS[2], ARGV[6])
@@ -36,8 +38,8 @@ return 1
 
 /// Rotates `KEYS[1]` into `KEYS[2]`. ARGV: client_id, next expiry (s), now (s), family key
 /// prefix, now (ms), grace (ms), the sealed successor, token key prefix, the successor's hash.
-/// Returns `{status, family, subject, client_id, scope, audience, session_expires_at[, sealed,
-/// expires_at]}`:
+/// Returns `{status, family, subject, client_id, scope, audience, session_expires_at, jkt[,
+/// sealed, expires_at]}`:
 /// `ok` after a rotation, `replayed` (with the earlier successor) for a retry within the grace
 /// window whose successor is unused, `reused` (family revoked) or `invalid`.
 const ROTATE: &str = r#"
@@ -47,12 +49,14 @@ if not r[1] then return {'invalid'} end
 local session = r[11] or r[6]
 local family = ARGV[4] .. r[1]
 if r[3] ~= ARGV[1] then return {'invalid'} end
-if redis.call('HGET', family, 'revoked') == '1' then return {'invalid'} end
+local f = redis.call('HMGET', family, 'revoked', 'jkt')
+if f[1] == '1' then return {'invalid'} end
+local jkt = f[2] or ''
 if r[7] == '1' then
   if r[8] and r[9] and tonumber(ARGV[5]) - tonumber(r[8]) < tonumber(ARGV[6]) then
     local n = redis.call('HMGET', ARGV[8] .. r[9], 'rotated', 'expires_at')
     if n[1] == '0' and tonumber(n[2]) > tonumber(ARGV[3]) then
-      return {'replayed', r[1], r[2], r[3], r[4], r[5], session, r[10], n[2]}
+      return {'replayed', r[1], r[2], r[3], r[4], r[5], session, jkt, r[10], n[2]}
     end
   end
   redis.call('HSET', family, 'revoked', '1')
@@ -67,19 +71,20 @@ redis.call('EXPIREAT', KEYS[2], ARGV[2])
 if tonumber(ARGV[2]) - tonumber(ARGV[3]) > redis.call('TTL', family) then
   redis.call('EXPIREAT', family, ARGV[2])
 end
-return {'ok', r[1], r[2], r[3], r[4], r[5], session}
+return {'ok', r[1], r[2], r[3], r[4], r[5], session, jkt}
 "#;
 
 /// The grant of `KEYS[1]` if it is live (rotated or not), issued to `ARGV[1]`; ARGV[2]: now
 /// (s), ARGV[3]: family key prefix. Returns `{status, family, subject, client_id, scope,
-/// audience, session_expires_at, expires_at}`.
+/// audience, session_expires_at, jkt, expires_at}`.
 const INSPECT: &str = r#"
 local r = redis.call('HMGET', KEYS[1], 'family', 'subject', 'client_id', 'scope', 'audience',
   'expires_at', 'session_expires_at')
 if not r[1] or r[3] ~= ARGV[1] then return {'invalid'} end
 if tonumber(r[6]) <= tonumber(ARGV[2]) then return {'invalid'} end
-if redis.call('HGET', ARGV[3] .. r[1], 'revoked') == '1' then return {'invalid'} end
-return {'ok', r[1], r[2], r[3], r[4], r[5], r[7] or r[6], r[6]}
+local f = redis.call('HMGET', ARGV[3] .. r[1], 'revoked', 'jkt')
+if f[1] == '1' then return {'invalid'} end
+return {'ok', r[1], r[2], r[3], r[4], r[5], r[7] or r[6], f[2] or '', r[6]}
 "#;
 
 /// Revokes the family of `KEYS[1]` if it belongs to client `ARGV[2]`; ARGV[1]: family key prefix.
@@ -95,7 +100,7 @@ return 1
 /// The Redis adapter of the refresh-token port.
 #[derive(Clone)]
 pub struct RedisRefreshTokenStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     timeout: Duration,
     issue: redis::Script,
@@ -118,9 +123,9 @@ fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
 
 impl RedisRefreshTokenStore {
     /// A store on an established connection; every call gives up after `timeout`.
-    pub fn new(connection: ConnectionManager, prefix: &str, timeout: Duration) -> Self {
+    pub fn new(connection: impl Into<RedisConnection>, prefix: &str, timeout: Duration) -> Self {
         Self {
-            connection,
+            connection: connection.into(),
             prefix: prefix.to_owned(),
             timeout,
             issue: redis::Script::new(ISSUE),
@@ -155,7 +160,7 @@ impl RedisRefreshTokenStore {
 }
 
 fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant, Cause> {
-    let [family, subject, client_id, scope, audience, session_expires_at] = parts else {
+    let [family, subject, client_id, scope, audience, session_expires_at, jkt] = parts else {
         return Err(Cause::new("malformed refresh token record"));
     };
     let session_expires_at = session_expires_at
@@ -170,6 +175,7 @@ fn parse_grant(parts: &[String], expires_at: SystemTime) -> Result<RefreshGrant,
         audience: serde_json::from_str(audience).map_err(unavailable)?,
         expires_at,
         session_expires_at,
+        dpop_jkt: Some(jkt.clone()).filter(|jkt| !jkt.is_empty()),
     })
 }
 
@@ -204,7 +210,8 @@ impl RefreshTokenStore for RedisRefreshTokenStore {
             .arg(audience)
             .arg(unix_seconds(grant.expires_at))
             .arg(unix_seconds(SystemTime::now()))
-            .arg(unix_seconds(grant.session_expires_at));
+            .arg(unix_seconds(grant.session_expires_at))
+            .arg(grant.dpop_jkt.as_deref().unwrap_or_default());
         self.run::<i64>(invocation)
             .await
             .map(|_| ())

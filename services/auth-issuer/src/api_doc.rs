@@ -21,6 +21,11 @@ pub enum GrantTypeDoc {
     refresh_token,
     /// A confidential client acting for itself.
     client_credentials,
+    /// An authorization code with its PKCE verifier.
+    authorization_code,
+    /// A device polling for its approval (RFC 8628).
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    device_code,
 }
 
 /// `POST /oauth2/token`, form-encoded (RFC 6749). Client credentials may come in the form or,
@@ -39,6 +44,18 @@ pub struct TokenRequestDoc {
     /// For `refresh_token`.
     #[schema(nullable = false)]
     refresh_token: Option<String>,
+    /// For `authorization_code`.
+    #[schema(nullable = false)]
+    code: Option<String>,
+    /// For `authorization_code`: the redirect URI of the authorization request.
+    #[schema(nullable = false)]
+    redirect_uri: Option<String>,
+    /// For `authorization_code`: the PKCE verifier (required).
+    #[schema(nullable = false)]
+    code_verifier: Option<String>,
+    /// For the device-code grant.
+    #[schema(nullable = false)]
+    device_code: Option<String>,
     /// Space-separated scopes; none = every scope the client and user may have.
     #[schema(nullable = false)]
     scope: Option<String>,
@@ -63,6 +80,40 @@ pub struct TokenFormDoc {
     client_id: Option<String>,
     #[schema(nullable = false)]
     client_secret: Option<String>,
+}
+
+/// `POST /oauth2/device_authorization`, form-encoded (RFC 8628 §3.1).
+#[derive(ToSchema)]
+#[schema(as = DeviceAuthorizationRequest)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub struct DeviceAuthorizationDoc {
+    /// Space-separated scopes; none = every scope the client may have.
+    #[schema(nullable = false)]
+    scope: Option<String>,
+    #[schema(nullable = false)]
+    client_id: Option<String>,
+    #[schema(nullable = false)]
+    client_secret: Option<String>,
+}
+
+/// OpenID Connect UserInfo: `sub` and what the token's scopes release.
+#[derive(ToSchema)]
+#[schema(as = UserInfo)]
+#[allow(dead_code, reason = "a schema for the document only")]
+pub struct UserInfoDoc {
+    sub: String,
+    /// With `profile`.
+    #[schema(nullable = false)]
+    preferred_username: Option<String>,
+    /// With `profile`, when known.
+    #[schema(nullable = false)]
+    name: Option<String>,
+    /// With `email`, when known.
+    #[schema(nullable = false)]
+    email: Option<String>,
+    /// With `email`, when known.
+    #[schema(nullable = false)]
+    email_verified: Option<bool>,
 }
 
 /// RFC 7662 introspection answer; only `active` when the token is not an active access token.
@@ -104,12 +155,14 @@ pub enum OAuthErrorResponses {
 #[openapi(
     info(
         title = "Portcullis auth issuer",
-        description = "OAuth 2.0 token endpoint (password, refresh_token, client_credentials), RFC 9068 RS256 access tokens, JWKS and discovery."
+        description = "OAuth 2.0 and OpenID Connect: token endpoint (authorization_code with PKCE, refresh_token, client_credentials, device code, opt-in password), device authorization, UserInfo, RFC 9068 RS256 access tokens, JWKS and discovery. The browser endpoints (/oauth2/authorize, /login, /oauth2/consent, /device, /oauth2/logout) answer HTML and are described in the README."
     ),
     paths(
         crate::routes::token::token,
         crate::routes::token::revoke,
         crate::routes::introspect::introspect,
+        crate::routes::device::device_authorization,
+        crate::routes::userinfo::userinfo_endpoint,
         crate::routes::wellknown::jwks,
         crate::routes::wellknown::discovery,
         crate::routes::wellknown::authorization_server_metadata
@@ -118,6 +171,8 @@ pub enum OAuthErrorResponses {
         GrantTypeDoc,
         TokenRequestDoc,
         TokenFormDoc,
+        DeviceAuthorizationDoc,
+        UserInfoDoc,
         IntrospectionDoc,
         crate::oauth_error::OAuthError
     )),
@@ -125,9 +180,13 @@ pub enum OAuthErrorResponses {
 )]
 struct IssuerDoc;
 
-/// The complete document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = portcullis_http::openapi::complete(IssuerDoc::openapi());
+/// The complete document; the admin routes only when the admin API is on.
+pub fn document(admin_api: bool) -> utoipa::openapi::OpenApi {
+    let mut doc = IssuerDoc::openapi();
+    if admin_api {
+        crate::admin::doc::add_to(&mut doc);
+    }
+    let mut doc = portcullis_http::openapi::complete(doc);
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme(
@@ -136,6 +195,20 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Basic)
                     .description(Some("Confidential clients: client_id and secret, form-urlencoded, in HTTP Basic (RFC 6749 §2.3.1)."))
+                    .build(),
+            ),
+        );
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from this issuer with the openid scope.",
+                    ))
                     .build(),
             ),
         );

@@ -10,6 +10,7 @@ use portcullis_http::client_ip::ClientIp;
 
 /// Who is calling: the address for the audit log, the key for limits (see
 /// [`ClientIp::limit_key`]).
+#[derive(Clone)]
 pub(crate) struct Origin {
     ip: String,
     pub(crate) limit_key: String,
@@ -37,6 +38,45 @@ pub(crate) enum AuditEvent<'a> {
     RefreshReuseDetected,
     /// A client revoked a refresh token's family.
     TokenRevoked,
+    /// An authorization code came back after redemption: what it produced was revoked.
+    CodeReplayed,
+    /// A password entered on the login page was right: a browser session started.
+    LoginSucceeded,
+    /// A password entered on the login page was wrong (or the user unknown).
+    LoginFailed,
+    /// A user allowed a client on the consent page.
+    ConsentGranted,
+    /// A user denied a client on the consent page.
+    ConsentDenied,
+    /// A user approved a device.
+    DeviceApproved,
+    /// A user denied a device.
+    DeviceDenied,
+    /// A user entered a device code that names no pending device (a guess, or a typo).
+    DeviceCodeUnknown,
+    /// A browser session ended at the user's or a client's request.
+    Logout,
+    /// The admin API added a user.
+    AdminUserCreated { username: &'a str },
+    /// The admin API changed a user; `change` names what (scopes, profile, disabled, enabled,
+    /// password), never the new value of a password.
+    AdminUserChanged {
+        username: &'a str,
+        change: &'static str,
+    },
+    /// The admin API deleted a user.
+    AdminUserDeleted { username: &'a str },
+    /// The admin API added a client.
+    AdminClientCreated { client_id: &'a str },
+    /// The admin API changed a client; `change` names what (scopes, secret), never a secret.
+    AdminClientChanged {
+        client_id: &'a str,
+        change: &'static str,
+    },
+    /// The admin API deleted a client.
+    AdminClientDeleted { client_id: &'a str },
+    /// The admin API refused a token (invalid_token, insufficient_scope, grant_withdrawn).
+    AdminRefused { reason: &'static str },
 }
 
 impl AuditEvent<'_> {
@@ -48,6 +88,22 @@ impl AuditEvent<'_> {
             Self::LoginThrottled => "login_throttled",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
             Self::TokenRevoked => "token_revoked",
+            Self::CodeReplayed => "code_replayed",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::ConsentGranted => "consent_granted",
+            Self::ConsentDenied => "consent_denied",
+            Self::DeviceApproved => "device_approved",
+            Self::DeviceDenied => "device_denied",
+            Self::DeviceCodeUnknown => "device_code_unknown",
+            Self::Logout => "logout",
+            Self::AdminUserCreated { .. } => "admin_user_created",
+            Self::AdminUserChanged { .. } => "admin_user_changed",
+            Self::AdminUserDeleted { .. } => "admin_user_deleted",
+            Self::AdminClientCreated { .. } => "admin_client_created",
+            Self::AdminClientChanged { .. } => "admin_client_changed",
+            Self::AdminClientDeleted { .. } => "admin_client_deleted",
+            Self::AdminRefused { .. } => "admin_refused",
         }
     }
 
@@ -55,8 +111,25 @@ impl AuditEvent<'_> {
         match self {
             Self::TokenIssued { grant_type } => Some(grant_type),
             Self::TokenDenied { reason } => Some(reason),
-            Self::RefreshReuseDetected => Some("family revoked"),
-            Self::LoginThrottled | Self::TokenRevoked => None,
+            Self::RefreshReuseDetected | Self::CodeReplayed => Some("family revoked"),
+            Self::AdminUserChanged { change, .. } | Self::AdminClientChanged { change, .. } => {
+                Some(change)
+            }
+            Self::AdminRefused { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The user or client an admin change was made to.
+    fn target(&self) -> Option<&str> {
+        match self {
+            Self::AdminUserCreated { username }
+            | Self::AdminUserChanged { username, .. }
+            | Self::AdminUserDeleted { username } => Some(username),
+            Self::AdminClientCreated { client_id }
+            | Self::AdminClientChanged { client_id, .. }
+            | Self::AdminClientDeleted { client_id } => Some(client_id),
+            _ => None,
         }
     }
 
@@ -65,10 +138,16 @@ impl AuditEvent<'_> {
     pub(crate) fn of_refusal(error: &GrantError) -> Option<Self> {
         let reason = match error {
             GrantError::RefreshReused { .. } => return Some(Self::RefreshReuseDetected),
+            GrantError::CodeReplayed { .. } => return Some(Self::CodeReplayed),
+            GrantError::AccessDenied => "access_denied",
+            GrantError::ExpiredToken => "expired_token",
+            // A device polling is no verdict on anything.
+            GrantError::AuthorizationPending | GrantError::SlowDown => return None,
             GrantError::InvalidGrant => "invalid_grant",
             GrantError::InvalidClient => "invalid_client",
             GrantError::InvalidScope => "invalid_scope",
             GrantError::UnauthorizedClient => "unauthorized_client",
+            GrantError::InvalidDpopProof(_) => "invalid_dpop_proof",
             GrantError::InvalidRequest(_) | GrantError::Unavailable(_) => return None,
         };
         Some(Self::TokenDenied { reason })
@@ -77,7 +156,8 @@ impl AuditEvent<'_> {
 
 impl IssuerState {
     /// Logs and counts `event` for `client_id` (and the user it concerns, if any), called from
-    /// `origin`.
+    /// `origin`. For an admin change, `client_id` and `username` say who made it and the event
+    /// names the `target`.
     pub(crate) fn audit(
         &self,
         event: AuditEvent<'_>,
@@ -89,12 +169,14 @@ impl IssuerState {
         self.metrics.audit_events.with_label_values(&[name]).inc();
         // Names come from the request: an attacker's 16 KiB name is not written out whole.
         let (client_id, username) = (clip(client_id), username.map(clip));
+        let target = event.target().map(clip);
         tracing::info!(
             target: "portcullis::audit",
             event = name,
             client_ip = %origin.ip,
             client_id,
             username,
+            target,
             reason = event.reason(),
             "audit"
         );

@@ -1,23 +1,40 @@
 //! The issuer's settings: every one a flag and an environment variable, so `--help` lists them.
+//!
+//! [`Args`] is what the command line and the environment say, as clap reads it; [`Settings`]
+//! (built from it by `TryFrom`, see `settings.rs`) is what the issuer runs with, every rule
+//! checked once and required values no longer optional. A default is written once: in the
+//! attribute below, or as a constant where a `Default` impl or another binary needs it too.
 
-use clap::Args;
+mod settings;
+
+use portcullis_directory::HashParams;
 use portcullis_domain::ratelimit::RateLimitPolicy;
 use portcullis_http::client_ip::TrustedProxies;
+use portcullis_http::resilience::{DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_THRESHOLD};
+use portcullis_redis::{DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-portcullis_http::transport_args!("ISSUER");
+pub use settings::{IdentitySource, Settings};
 
-/// Settings of `auth-issuer serve`.
-#[derive(Args, Debug, Clone)]
-pub struct Config {
+portcullis_http::transport_args!("ISSUER");
+portcullis_http::redis_tls_args!("ISSUER");
+
+/// Default `ISSUER_LISTEN`; also the health check's and `portcullis dev`'s default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default `ISSUER_URL`: the issuer at its default listen address.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The command line and environment of `auth-issuer serve`, before any rule is checked.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
     /// Address to listen on.
-    #[arg(long, env = "ISSUER_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "ISSUER_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     /// Public issuer identifier, used as `iss` exactly (no trailing slash).
-    #[arg(long, env = "ISSUER_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "ISSUER_URL", default_value = DEFAULT_URL)]
     pub issuer_url: String,
 
     /// Required: the directory of PEM signing keys (PKCS#8 or PKCS#1); `ACTIVE` names the
@@ -29,15 +46,58 @@ pub struct Config {
     #[arg(long, env = "ISSUER_KEYS_RELOAD_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub keys_reload_interval: Duration,
 
-    /// Required: the users and clients file (TOML, argon2id hashes).
+    /// The users and clients file (TOML, argon2id hashes); this or `ISSUER_DATABASE_URL` is
+    /// required, never both.
     #[arg(long, env = "ISSUER_USERS_FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// The identity store instead of the users file: `sqlite://PATH` (one host) or
+    /// `postgres://...` (shared by every replica), changed live with `auth-issuer users ...` and
+    /// `clients ...`. Its own database, not the data API's. May carry a password, so `--help`
+    /// never shows its value.
+    #[arg(long, env = "ISSUER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// A file holding the identity store URL; instead of `ISSUER_DATABASE_URL`, never with it.
+    #[arg(long, env = "ISSUER_DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+
+    /// Serve the admin API (`/admin/v1/users`, `/admin/v1/clients`) for automation: access
+    /// tokens of this issuer for the audience `portcullis-admin` with the scope
+    /// `portcullis:admin` may change the identity store, so it needs `ISSUER_DATABASE_URL`.
+    /// Off by default: an API that can create users is exposed only when asked for.
+    #[arg(long, env = "ISSUER_ADMIN_API", default_value_t = false)]
+    pub admin_api: bool,
+
+    /// Admin API requests allowed per client (the token's `client_id`), on the issuer's limiter.
+    #[arg(long, env = "ISSUER_ADMIN_RATE_LIMIT", default_value = "10/s,300/min")]
+    pub admin_rate_limit: RateLimitPolicy,
+
+    /// How often the users file is re-read: an edit (or an updated Secret) takes effect without
+    /// a restart; a file that no longer validates is logged and the last good one stays.
+    #[arg(long, env = "ISSUER_USERS_RELOAD_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub users_reload_interval: Duration,
+
+    /// Require a server nonce in every DPoP proof at the token endpoint (RFC 9449 §8): a
+    /// client's first proof is answered `use_dpop_nonce` with a `DPoP-Nonce` header, so proofs
+    /// cannot be made ahead of time. Costs clients one round trip per nonce (5 minutes).
+    #[arg(long, env = "ISSUER_DPOP_NONCE", default_value_t = false)]
+    pub dpop_nonce: bool,
 
     /// Redis URL for login limits and refresh tokens shared by all replicas; unset = in process
     /// (refresh tokens then die with the process: fine for one replica in development). May
     /// carry a password, so `--help` never shows its value.
     #[arg(long, env = "ISSUER_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// A file holding the Redis URL (the `*_FILE` convention of Docker and Kubernetes secrets);
+    /// instead of `ISSUER_REDIS_URL`, never with it.
+    #[arg(long, env = "ISSUER_REDIS_URL_FILE")]
+    pub redis_url_file: Option<PathBuf>,
+
+    /// TLS to Redis: the CA to trust and a client certificate.
+    #[command(flatten)]
+    pub redis_tls: RedisTlsArgs,
 
     /// Access-token lifetime, 1 to 60 minutes.
     #[arg(long, env = "ISSUER_ACCESS_TOKEN_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -93,6 +153,15 @@ pub struct Config {
     #[arg(long, env = "ISSUER_PASSWORD_CONCURRENCY", default_value_t = 2)]
     pub password_concurrency: usize,
 
+    /// argon2id memory per password hash, KiB; at least OWASP's 19456. Raising it (or the
+    /// iterations) re-hashes each identity-store user's password at their next login.
+    #[arg(long, env = "ISSUER_PASSWORD_HASH_MEMORY_KIB", default_value_t = HashParams::OWASP_MINIMUM.memory_kib)]
+    pub password_hash_memory_kib: u32,
+
+    /// argon2id passes per password hash; at least OWASP's 2.
+    #[arg(long, env = "ISSUER_PASSWORD_HASH_ITERATIONS", default_value_t = HashParams::OWASP_MINIMUM.iterations)]
+    pub password_hash_iterations: u32,
+
     /// Client-secret hashes computed at once: a budget of its own, so a flood of password
     /// logins cannot starve client authentication (client credentials, introspection).
     #[arg(long, env = "ISSUER_CLIENT_SECRET_CONCURRENCY", default_value_t = 2)]
@@ -103,8 +172,25 @@ pub struct Config {
     pub jwks_max_age: Duration,
 
     /// Timeout of each Redis call.
-    #[arg(long, env = "ISSUER_REDIS_TIMEOUT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ISSUER_REDIS_TIMEOUT", default_value = DEFAULT_CALL_TIMEOUT, value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,
+
+    /// Longest wait for Redis at start-up; an unreachable Redis then fails the start.
+    #[arg(long, env = "ISSUER_REDIS_CONNECT_TIMEOUT", default_value = DEFAULT_CONNECT_TIMEOUT, value_parser = humantime::parse_duration)]
+    pub redis_connect_timeout: Duration,
+
+    /// Consecutive Redis failures that open the login limits' circuit breaker (the in-process
+    /// fallback then decides).
+    #[arg(long, env = "ISSUER_REDIS_BREAKER_THRESHOLD", default_value_t = DEFAULT_BREAKER_THRESHOLD)]
+    pub redis_breaker_threshold: u32,
+
+    /// How long an open breaker fails fast before probing Redis again.
+    #[arg(long, env = "ISSUER_REDIS_BREAKER_COOLDOWN", default_value = DEFAULT_BREAKER_COOLDOWN, value_parser = humantime::parse_duration)]
+    pub redis_breaker_cooldown: Duration,
+
+    /// Browser sessions and device login.
+    #[command(flatten)]
+    pub login: crate::login_settings::LoginArgs,
 
     /// Transport limits and shutdown.
     #[command(flatten)]
@@ -114,61 +200,16 @@ pub struct Config {
 /// Why the configuration was refused at start-up (shared with the data API).
 pub use portcullis_http::config_error::ConfigError;
 
-impl Config {
-    /// The configuration from environment variables and defaults alone (no command line), for
-    /// embedding the service: the all-in-one launcher and the tests.
-    pub fn from_env() -> Result<Self, clap::Error> {
-        #[derive(clap::Parser)]
-        struct Only {
-            #[command(flatten)]
-            config: Config,
-        }
-        <Only as clap::Parser>::try_parse_from(["portcullis"]).map(|only| only.config)
+impl Args {
+    /// The defaults alone, reading no environment variable: what tests start from, so a
+    /// variable left in a developer's shell cannot change them.
+    pub fn defaults() -> Self {
+        portcullis_http::config_source::defaults()
     }
 
-    /// Checks the rules clap cannot express.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let minute = Duration::from_secs(60);
-        if self.access_token_ttl < minute || self.access_token_ttl > 60 * minute {
-            return Err(ConfigError::invalid(
-                "ISSUER_ACCESS_TOKEN_TTL",
-                format!(
-                    "must be between 1m and 60m (got {})",
-                    humantime::format_duration(self.access_token_ttl)
-                ),
-            ));
-        }
-        if self.refresh_token_ttl < self.access_token_ttl {
-            return Err(ConfigError::invalid(
-                "ISSUER_REFRESH_TOKEN_TTL",
-                "must not be shorter than the access-token lifetime",
-            ));
-        }
-        if self.refresh_absolute_lifetime < self.refresh_token_ttl {
-            return Err(ConfigError::invalid(
-                "ISSUER_REFRESH_ABSOLUTE_LIFETIME",
-                "must not be shorter than ISSUER_REFRESH_TOKEN_TTL",
-            ));
-        }
-        if self.refresh_reuse_grace > Duration::from_secs(60) {
-            return Err(ConfigError::invalid(
-                "ISSUER_REFRESH_REUSE_GRACE",
-                "must be at most 60s",
-            ));
-        }
-        if self.issuer_url.ends_with('/') || !self.issuer_url.starts_with("http") {
-            return Err(ConfigError::invalid(
-                "ISSUER_URL",
-                "must be an http(s) URL without a trailing slash",
-            ));
-        }
-        if self.keys_dir.is_none() {
-            return Err(ConfigError::Missing("ISSUER_KEYS_DIR (--keys-dir)"));
-        }
-        if self.users_file.is_none() {
-            return Err(ConfigError::Missing("ISSUER_USERS_FILE (--users-file)"));
-        }
-        self.transport.settings()?;
-        Ok(())
+    /// The environment and the defaults (no command line), for embedding the service: the
+    /// all-in-one launcher, which promises that the issuer's variables apply.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        portcullis_http::config_source::from_env()
     }
 }

@@ -72,6 +72,19 @@ impl Form {
     }
 }
 
+/// Whether the request says its body is `application/x-www-form-urlencoded` (parameters such as
+/// a charset allowed): the only body the OAuth endpoints and the login pages read.
+pub fn is_form_content_type(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

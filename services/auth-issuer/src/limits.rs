@@ -62,7 +62,7 @@ impl IssuerState {
 
     /// One decision (the limiter stands in for Redis in process, so it fails only when the
     /// in-process limiter does).
-    async fn login_decision(
+    async fn failure_decision(
         &self,
         key: &RateLimitKey,
         policy: &RateLimitPolicy,
@@ -72,19 +72,34 @@ impl IssuerState {
             .check(key, policy, cost)
             .await
             .map_err(|error| {
-                tracing::error!(error = %Chain(&error), "login limiter failed");
+                tracing::error!(error = %Chain(&error), "failure limiter failed");
                 OAuthError::unavailable()
             })
     }
 
     /// Refuses (429) an attempt whose counters are full, charging nothing.
     pub(crate) async fn login_allowed(&self, keys: &LoginKeys) -> Result<(), OAuthError> {
-        for (key, policy) in self.login_policies(keys) {
-            if self.login_decision(key, policy, 0).await?.has_room() {
+        self.failures_allowed(&self.login_policies(keys)).await
+    }
+
+    /// Charges a failed password check to both counters.
+    pub(crate) async fn login_failed(&self, keys: &LoginKeys) {
+        self.failure_counted(&self.login_policies(keys)).await;
+    }
+
+    /// Refuses (429) an attempt when any of `counters` (which only failures are charged to:
+    /// wrong passwords, unknown device codes) is full, charging nothing; a failing limiter
+    /// refuses too.
+    pub(crate) async fn failures_allowed(
+        &self,
+        counters: &[(&RateLimitKey, &RateLimitPolicy)],
+    ) -> Result<(), OAuthError> {
+        for &(key, policy) in counters {
+            if self.failure_decision(key, policy, 0).await?.has_room() {
                 continue;
             }
             // A full window rejects a unit check without charging it, and says how long to wait.
-            let decision = self.login_decision(key, policy, 1).await?;
+            let decision = self.failure_decision(key, policy, 1).await?;
             let retry = decision
                 .retry_after
                 .map_or(1, |d| d.as_secs_f64().ceil() as u64);
@@ -93,11 +108,11 @@ impl IssuerState {
         Ok(())
     }
 
-    /// Charges a failed password check to both counters.
-    pub(crate) async fn login_failed(&self, keys: &LoginKeys) {
-        for (key, policy) in self.login_policies(keys) {
-            if let Err(error) = self.login_decision(key, policy, 1).await {
-                tracing::warn!(?error, "a failed login could not be counted");
+    /// Charges one failure to each of `counters`.
+    pub(crate) async fn failure_counted(&self, counters: &[(&RateLimitKey, &RateLimitPolicy)]) {
+        for &(key, policy) in counters {
+            if let Err(error) = self.failure_decision(key, policy, 1).await {
+                tracing::warn!(?error, "a failure could not be counted");
             }
         }
     }
@@ -129,8 +144,8 @@ impl IssuerState {
         Err(OAuthError::too_many_attempts(retry))
     }
 
-    /// Charges one token-endpoint request to the client address.
-    async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
+    /// Charges one token-endpoint request (or login form post) to the client address.
+    pub(crate) async fn limit_ip(&self, ip: &str) -> Result<(), OAuthError> {
         self.limit(
             RateLimitKey::new("token-ip", ip),
             &self.config.ip_rate_limit,

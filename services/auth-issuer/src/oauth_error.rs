@@ -16,6 +16,9 @@ pub struct OAuthError {
     retry_after: Option<u64>,
     #[serde(skip)]
     basic_challenge: bool,
+    /// A fresh server nonce for the client's next DPoP proof (RFC 9449 §8).
+    #[serde(skip)]
+    dpop_nonce: Option<HeaderValue>,
 }
 
 impl OAuthError {
@@ -26,6 +29,7 @@ impl OAuthError {
             error_description: description,
             retry_after: None,
             basic_challenge: false,
+            dpop_nonce: None,
         }
     }
 
@@ -69,8 +73,32 @@ impl OAuthError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
-            "grant_type must be password, refresh_token or client_credentials",
+            "grant_type must be authorization_code, refresh_token, client_credentials, password or urn:ietf:params:oauth:grant-type:device_code",
         )
+    }
+
+    /// The RFC 8628 §3.5 answers to a device's poll (400): `authorization_pending`,
+    /// `slow_down`, `access_denied`, `expired_token`.
+    pub fn device(error: &'static str, description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+
+    /// `invalid_dpop_proof` (400, RFC 9449 §5): the DPoP proof is missing where it is required,
+    /// malformed, replayed, or shows another key than the grant is bound to.
+    pub fn invalid_dpop_proof(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
+    }
+
+    /// `use_dpop_nonce` (400, RFC 9449 §8): retry with this server nonce in the proof.
+    pub fn use_dpop_nonce(nonce: HeaderValue) -> Self {
+        Self {
+            dpop_nonce: Some(nonce),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "use_dpop_nonce",
+                "the DPoP proof must carry the server nonce in the DPoP-Nonce header",
+            )
+        }
     }
 
     /// `invalid_scope` (400).
@@ -128,6 +156,9 @@ impl IntoResponse for OAuthError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(nonce) = self.dpop_nonce {
+            headers.insert("dpop-nonce", nonce);
         }
         if self.basic_challenge {
             headers.insert(

@@ -48,9 +48,10 @@ pub struct PutItemDoc {
         crate::items::list_items,
         crate::items::get_item,
         crate::items::put_item,
-        crate::items::delete_item
+        crate::items::delete_item,
+        crate::dpop::metadata
     ),
-    components(schemas(ItemDoc, ItemPageDoc, PutItemDoc)),
+    components(schemas(ItemDoc, ItemPageDoc, PutItemDoc, crate::dpop::ResourceMetadata)),
     tags((name = "items", description = "The caller's items"), (name = "operations", description = "Health and metrics"))
 )]
 struct DataApiDoc;

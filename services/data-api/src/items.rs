@@ -2,29 +2,23 @@
 
 use crate::body_budget::{reserved_body, Reservation, READ_COPIES, WRITE_COPIES};
 use crate::conditions::{self, not_modified};
+use crate::extract::{ItemPath, Read, Scoped, Write};
 use crate::DataState;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use portcullis_domain::cause::Chain;
 use portcullis_domain::item::{Item, ItemData, ItemId, Version, MAX_ITEM_DATA_LEN};
-use portcullis_domain::scope::{ITEMS_READ, ITEMS_WRITE};
 use portcullis_domain::store::StoreError;
 use portcullis_domain::usecase::items::MAX_PAGE_ITEMS;
-use portcullis_http::auth::Caller;
 use portcullis_http::Problem;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// Largest PUT body: the 1 MiB document plus its envelope.
 pub const MAX_BODY_BYTES: usize = MAX_ITEM_DATA_LEN + 4096;
-
-fn item_id(path: Result<Path<String>, PathRejection>) -> Result<ItemId, Problem> {
-    let Path(id) = path.map_err(|_| Problem::bad_request("the item id could not be read"))?;
-    ItemId::new(id).map_err(|e| Problem::bad_request(e.to_string()))
-}
 
 fn etag(version: Version) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}\"", version.0))
@@ -108,12 +102,10 @@ fn store_problem(error: StoreError) -> Problem {
     security(("bearer" = ["items:read"])))]
 pub async fn get_item(
     State(state): State<DataState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    Scoped(caller, _): Scoped<Read>,
+    ItemPath(id): ItemPath,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    caller.require_scope(ITEMS_READ)?;
-    let id = item_id(path)?;
     // Reserved before the item is loaded (a store load brings its document into memory), then
     // cut to the real size.
     let mut reservation = state
@@ -179,13 +171,11 @@ struct PutBody<'a> {
     security(("bearer" = ["items:write"])))]
 pub async fn put_item(
     State(state): State<DataState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    Scoped(caller, _): Scoped<Write>,
+    ItemPath(id): ItemPath,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, Problem> {
-    caller.require_scope(ITEMS_WRITE)?;
-    let id = item_id(path)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -214,9 +204,14 @@ pub async fn put_item(
                 Problem::bad_request("the request body could not be read")
             }
         })?;
-    let parsed: PutBody<'_> = serde_json::from_slice(&body).map_err(|_| {
-        Problem::bad_request(r#"the body must be a JSON object {"data": <any JSON value>}"#)
-    })?;
+    let not_an_envelope =
+        || Problem::bad_request(r#"the body must be a JSON object {"data": <any JSON value>}"#);
+    // serde reads a struct from an array too (`[[]]` would be `{"data": []}`): only an object
+    // is the documented envelope.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(not_an_envelope());
+    }
+    let parsed: PutBody<'_> = serde_json::from_slice(&body).map_err(|_| not_an_envelope())?;
     if parsed.data.get().len() > MAX_ITEM_DATA_LEN {
         return Err(too_large());
     }
@@ -251,12 +246,10 @@ pub async fn put_item(
     security(("bearer" = ["items:write"])))]
 pub async fn delete_item(
     State(state): State<DataState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    Scoped(caller, _): Scoped<Write>,
+    ItemPath(id): ItemPath,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    caller.require_scope(ITEMS_WRITE)?;
-    let id = item_id(path)?;
     let precondition = conditions::precondition(&headers)?;
     let existed = state
         .items
@@ -287,10 +280,9 @@ pub struct ListQuery {
     security(("bearer" = ["items:read"])))]
 pub async fn list_items(
     State(state): State<DataState>,
-    caller: Caller,
+    Scoped(caller, _): Scoped<Read>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    caller.require_scope(ITEMS_READ)?;
     let Query(query) = query.map_err(|_| {
         Problem::bad_request("query parameters are cursor (an item id) and limit (1-1000)")
     })?;

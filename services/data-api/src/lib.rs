@@ -1,11 +1,14 @@
 //! The Portcullis data API as a library: [`build`] wires the adapters and binds the listener
 //! (port 0 allowed), [`App::run`] serves.
 
+mod adapters;
 mod api_doc;
 mod body_budget;
 mod conditions;
 pub mod config;
 pub mod counting_store;
+mod dpop;
+mod extract;
 mod items;
 
 use axum::middleware::from_fn_with_state;
@@ -13,36 +16,38 @@ use axum::routing::get;
 use axum::Router;
 use body_budget::BodyBudget;
 use counting_store::CountingStore;
-use portcullis_cache::{LocalCache, RedisCache};
+use portcullis_cache::{LocalCache, TierResult};
 use portcullis_domain::cache::Cache;
 use portcullis_domain::clock::SystemClock;
+use portcullis_domain::dpop::ProofRejection;
 use portcullis_domain::ratelimit::RateLimiter;
 use portcullis_domain::store::ItemStore;
-use portcullis_domain::store::Quota;
 use portcullis_domain::token::TokenRejection;
 use portcullis_domain::token::TokenVerifier;
-use portcullis_domain::usecase::items::{CachePolicy, CacheResult, ItemLimits, ItemService};
+use portcullis_domain::usecase::items::{CacheResult, ItemService};
 use portcullis_http::auth::{require_bearer, AuthState};
 use portcullis_http::client_ip::resolve_client_ip;
-use portcullis_http::config_error::ConfigError;
+use portcullis_http::dpop::{DpopSettings, SCHEME_REASONS};
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
 use portcullis_http::ratelimit::{
-    limit, KeySource, LimitRule, RateLimitSettings, RateLimitState, DECISIONS,
+    limit, FailureMode, KeySource, RateLimitSettings, RateLimitState, DECISIONS,
 };
-use portcullis_http::resilience::{Guard, GuardedCache, GuardedLimiter};
-use portcullis_jwt::{JwksVerifier, VerifierConfig};
-use portcullis_ratelimit::{LocalRateLimiter, RedisRateLimiter};
-use portcullis_store::{PgItemStore, SqliteItemStore};
+use portcullis_http::resilience::Guard;
+use portcullis_jwt::JwksVerifier;
+use portcullis_ratelimit::LocalRateLimiter;
+use portcullis_store::{PgConnectError, PgItemStore, SqliteItemStore};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
-pub use config::Config;
+use config::Database;
+pub use config::{Args, Settings};
 /// A built service, bound and ready to serve.
 pub use portcullis_http::server::Service as App;
+
+pub use adapters::{CACHE_INVALIDATIONS, CACHE_PREFIX};
 
 /// Why the data API could not start; each message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +58,18 @@ pub enum BuildError {
     /// The item store could not be opened.
     #[error("item store")]
     Store(#[from] portcullis_domain::store::StoreError),
+    /// The TLS handshake with PostgreSQL failed.
+    #[error("DATA_API_DATABASE_CA (or the sslrootcert in DATA_API_DATABASE_URL) does not verify the PostgreSQL server's certificate for the URL's host, or the server does not offer TLS")]
+    DatabaseTls(#[source] PgConnectError),
     /// Redis could not be reached at start-up.
     #[error("redis")]
     Redis(#[source] portcullis_redis::ConnectError),
     /// The JWKS client could not be created.
     #[error("token verifier")]
     Verifier(#[from] portcullis_jwt::verifier::FetchError),
+    /// The TLS certificate or key cannot be served.
+    #[error("TLS")]
+    Tls(#[from] portcullis_http::tls::TlsError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -81,7 +92,9 @@ struct DataReadiness {
     verifier: Arc<dyn TokenVerifier>,
     limiter_guard: Guard,
     cache_guard: Guard,
-    config: Config,
+    redis: bool,
+    failure: FailureMode,
+    shadow: bool,
 }
 
 impl Readiness for DataReadiness {
@@ -92,17 +105,13 @@ impl Readiness for DataReadiness {
 
     fn dependencies(&self) -> BTreeMap<&'static str, DependencyState> {
         let keys = self.verifier.is_ready();
-        let redis = self.config.redis_url.is_some();
+        let redis = self.redis;
         let in_process = || "in-process".to_string();
         let limiter = format!(
             "redis, breaker {:?}; on failure: {}{}",
             self.limiter_guard.state(),
-            self.config.rate_limit_failure.as_str(),
-            if self.config.rate_limit_shadow {
-                "; shadow mode"
-            } else {
-                ""
-            }
+            self.failure.as_str(),
+            if self.shadow { "; shadow mode" } else { "" }
         );
         let cache = format!(
             "redis, breaker {:?}; on failure: read the store directly",
@@ -139,29 +148,29 @@ impl Readiness for DataReadiness {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn ItemStore>, BuildError> {
-    let url = &config.database_url;
-    if url.starts_with("sqlite:") {
-        return Ok(Arc::new(SqliteItemStore::connect(url).await?));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgItemStore::connect(
+async fn open_store(database: &Database) -> Result<Arc<dyn ItemStore>, BuildError> {
+    Ok(match database {
+        Database::Sqlite { url } => Arc::new(SqliteItemStore::connect(url).await?),
+        Database::Postgres {
             url,
-            config.database_max_connections,
-            config.database_timeout,
-        )
-        .await?;
-        return Ok(Arc::new(store));
-    }
-    Err(BuildError::Config(ConfigError::invalid(
-        "DATA_API_DATABASE_URL",
-        "must be sqlite://PATH or postgres://...",
-    )))
+            root_cert,
+            max_connections,
+            timeout,
+        } => Arc::new(
+            PgItemStore::connect(url, root_cert.as_deref(), *max_connections, *timeout)
+                .await
+                .map_err(|error| match error {
+                    PgConnectError::Tls(_) => BuildError::DatabaseTls(error),
+                    PgConnectError::Store(error) => BuildError::Store(error),
+                })?,
+        ),
+    })
 }
 
-/// Validates the configuration, opens the store, connects to Redis if configured, starts the
-/// key-set loader and binds the listener.
-pub async fn build(config: Config) -> Result<App, BuildError> {
+/// Opens the store, connects to Redis if configured, starts the key-set loader and binds the
+/// listener. The settings were checked when they were made ([`Settings::try_from`]), so
+/// nothing here re-checks them.
+pub async fn build(config: Settings) -> Result<App, BuildError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| BuildError::Bind {
@@ -172,9 +181,13 @@ pub async fn build(config: Config) -> Result<App, BuildError> {
 }
 
 /// Like [`build`], on a listener the caller bound (to know the address before building).
-pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<App, BuildError> {
-    config.validate()?;
-    let transport = config.transport.settings()?;
+pub async fn build_with_listener(
+    config: Settings,
+    listener: TcpListener,
+) -> Result<App, BuildError> {
+    let transport = config.transport.clone();
+    // First, so a certificate that cannot be served stops the service before it connects.
+    let tls = transport.load_tls()?;
     let metrics = Arc::new(Metrics::new());
     Metrics::zero(&metrics.ratelimit_decisions, DECISIONS);
     Metrics::zero(
@@ -182,84 +195,80 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         CacheResult::ALL.iter().map(CacheResult::as_str),
     );
     Metrics::zero(
+        &metrics.cache_tier_requests,
+        TierResult::ALL.iter().map(TierResult::as_str),
+    );
+    Metrics::zero(
         &metrics.auth_failures,
-        TokenRejection::ALL.iter().map(TokenRejection::reason),
+        TokenRejection::ALL
+            .iter()
+            .map(TokenRejection::reason)
+            .chain(ProofRejection::REASONS)
+            .chain(SCHEME_REASONS),
     );
     let store: Arc<dyn ItemStore> = Arc::new(CountingStore::new(
-        open_store(&config).await?,
+        open_store(&config.database).await?,
         metrics.store_queries.clone(),
     ));
     let local_limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::default());
-    let guard = |name| {
-        Guard::new(
-            name,
-            config.redis_breaker_threshold,
-            config.redis_breaker_cooldown,
-            metrics.clone(),
-        )
-    };
+    let guard = |name| Guard::with_settings(name, config.redis_breaker, metrics.clone());
     let (limiter_guard, cache_guard) = (guard("redis_ratelimit"), guard("redis_cache"));
-    let (limiter, cache): (Arc<dyn RateLimiter>, Arc<dyn Cache>) = match &config.redis_url {
-        Some(url) => {
-            let connection = portcullis_redis::connect(url, Duration::from_secs(5))
-                .await
-                .map_err(BuildError::Redis)?;
-            let timeout = config.redis_timeout;
-            let limiter = RedisRateLimiter::new(connection.clone(), "portcullis:data:rl:", timeout);
-            let cache = RedisCache::new(connection, "portcullis:data:cache:", timeout);
-            (
-                Arc::new(GuardedLimiter::new(
-                    Arc::new(limiter),
-                    limiter_guard.clone(),
-                )),
-                Arc::new(GuardedCache::new(Arc::new(cache), cache_guard.clone())),
-            )
+    let connection = match &config.redis {
+        Some(redis) => Some(redis.connect().await.map_err(BuildError::Redis)?),
+        None => None,
+    };
+    let dpop = DpopSettings {
+        guard: dpop::guard(connection.as_ref(), &config),
+        public_url: dpop::public_url(
+            &config,
+            listener.local_addr().map_err(|source| BuildError::Bind {
+                addr: config.listen,
+                source,
+            })?,
+            tls.is_some(),
+        )
+        .into(),
+        required: config.dpop_required,
+    };
+    let mut tasks = Vec::new();
+    let (limiter, cache) = match (&config.redis, connection) {
+        (Some(redis), Some(connection)) => {
+            let guards = (limiter_guard.clone(), cache_guard.clone());
+            let shared = adapters::on_redis(&config, redis, connection, guards, &metrics);
+            tasks.extend(shared.tasks);
+            (shared.limiter, shared.cache)
         }
-        None => (
+        _ => (
             local_limiter.clone(),
-            Arc::new(LocalCache::new(config.cache_max_mib * 1024 * 1024)),
+            Arc::new(LocalCache::new(config.cache_max_bytes)) as Arc<dyn Cache>,
         ),
     };
     let items = ItemService::new(
         store,
         cache,
-        CachePolicy {
-            ttl: config.cache_ttl,
-            negative_ttl: config.cache_negative_ttl,
-            stale_while_revalidate: config.cache_stale_while_revalidate,
-            stale_if_error: config.cache_stale_if_error,
-            // Every replica's breaker has closed, and the writer has repaired, by then.
-            recovery_grace: config.redis_breaker_cooldown * 2 + Duration::from_secs(1),
-            ..CachePolicy::default()
-        },
+        config.cache,
         Arc::new(|task| {
             tokio::spawn(task);
         }),
         Arc::new(|duration| Box::pin(tokio::time::sleep(duration))),
         Arc::new(SystemClock),
     )
-    .with_limits(ItemLimits {
-        quota: Quota {
-            max_items: config.max_items_per_owner,
-            max_bytes: config.max_mib_per_owner.saturating_mul(config::MIB),
-        },
-        page_max_bytes: config.page_max_bytes,
-    });
-    let verifier = JwksVerifier::new(VerifierConfig {
-        leeway: config.token_leeway,
-        refresh_interval: config.jwks_refresh_interval,
-        min_refresh_interval: config.jwks_min_refresh_interval,
-        token_cache_capacity: config.token_cache_capacity,
-        unknown_kid_cooldown: config.jwks_unknown_kid_cooldown,
-        max_staleness: config.jwks_max_staleness,
-        ..VerifierConfig::new(config.issuer.clone(), config.audience.clone())
-    })?;
+    .with_limits(config.limits);
+    if config::plain_http_elsewhere(&config.verifier.issuer) {
+        tracing::warn!(
+            issuer = %config.verifier.issuer,
+            "DATA_API_ALLOW_INSECURE_ISSUER: the signing keys are fetched over plain http from \
+             another host; anyone who can spoof that traffic can mint tokens (development only)"
+        );
+    }
+    let verifier = JwksVerifier::new(config.verifier.clone())?;
     let jwks_refresh = verifier.start();
     let shared_verifier: Arc<dyn TokenVerifier> = Arc::new(verifier.clone());
     metrics.track_jwks_age(shared_verifier.clone());
     let auth = AuthState {
         verifier: shared_verifier.clone(),
         metrics: metrics.clone(),
+        dpop: dpop.clone(),
     };
     let settings = |scope, key_source, reads, writes, headers_when_allowed| RateLimitSettings {
         scope,
@@ -275,9 +284,13 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         local_limiter.clone(),
         settings(
             "sub",
-            KeySource::Subject,
-            config.rule(&config.rate_limit),
-            config.write_rate_limit.as_ref().map(|p| config.rule(p)),
+            if config.rate_limit_by_dpop_key {
+                KeySource::DpopKey
+            } else {
+                KeySource::Subject
+            },
+            config.rate_limit.clone(),
+            config.write_rate_limit.clone(),
             true,
         ),
         metrics.clone(),
@@ -285,32 +298,27 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
     // Flood protection before any RSA work is enforced per replica, in process: it needs no
     // cross-replica exactness, and a request then costs Redis one EVALSHA (the subject limit)
     // and one HGET (the cache) instead of two EVALSHAs and an HGET.
-    let ip_share = config.rule(&config.ip_rate_limit).local_share;
     let ip_limits = RateLimitState::new(
         local_limiter.clone(),
         local_limiter,
         settings(
             "ip",
             KeySource::ClientIp,
-            LimitRule {
-                policy: ip_share.clone(),
-                local_share: ip_share,
-            },
+            config.ip_rate_limit.clone(),
             None,
             false,
         ),
         metrics.clone(),
     );
     let trusted_proxies = Arc::new(config.trusted_proxies.clone());
-    let body_budget = BodyBudget::new(
-        config.body_memory_mib * config::MIB,
-        body_budget::RESERVE_WAIT,
-    );
+    let body_budget = BodyBudget::new(config.body_memory_bytes, body_budget::RESERVE_WAIT);
     let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
         verifier: shared_verifier,
         limiter_guard,
         cache_guard,
-        config,
+        redis: config.redis.is_some(),
+        failure: config.rate_limit_failure,
+        shadow: config.rate_limit_shadow,
     });
     let state = DataState {
         items: Arc::new(items),
@@ -332,11 +340,13 @@ pub async fn build_with_listener(config: Config, listener: TcpListener) -> Resul
         .route_layer(from_fn_with_state(ip_limits, limit))
         .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
         .with_state(state)
+        .merge(dpop::metadata_route(&config, &dpop))
         .merge(portcullis_http::openapi::route(&api_doc::document()));
     // The client address is resolved first, so the transport's per-client limit counts clients
     // behind a trusted proxy one by one.
     let router =
         portcullis_http::server::with_common_layers(router, readiness, metrics, &transport)
             .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
-    Ok(App::new(listener, router, transport, vec![jwks_refresh]))
+    tasks.push(jwks_refresh);
+    Ok(App::new(listener, router, transport, tasks).with_tls(tls))
 }

@@ -88,7 +88,7 @@ impl Drop for DataApi {
 }
 
 fn users_file() -> String {
-    let hash = portcullis_store::hash_password("correct horse").expect("hash");
+    let hash = portcullis_directory::hash_password("correct horse").expect("hash");
     format!(
         "[[users]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\nscopes = [\"items:read\"]\n\n\
          [[clients]]\nclient_id = \"portcullis-cli\"\ngrants = [\"password\"]\nscopes = [\"items:read\"]\naudience = [\"data-api\"]\n"
@@ -127,7 +127,7 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
     let issuer = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = auth_issuer::Config::from_env().unwrap();
+        let mut config = auth_issuer::Args::defaults();
         config.issuer_url = url.clone();
         config.keys_dir = Some(keys.clone());
         config.users_file = Some(dir.path().join("users.toml"));
@@ -137,7 +137,8 @@ fn a_jwks_fetch_caused_by_a_request_joins_the_callers_trace_across_both_services
         let generous = portcullis_domain::ratelimit::RateLimitPolicy::parse("1000/min").unwrap();
         config.login_rate_limit = generous.clone();
         config.ip_rate_limit = generous;
-        let app = auth_issuer::build_with_listener(config, listener)
+        let settings = auth_issuer::Settings::try_from(config).unwrap();
+        let app = auth_issuer::build_with_listener(settings, listener)
             .await
             .unwrap();
         tokio::spawn(app.run());

@@ -30,9 +30,11 @@ async fn dev() -> anyhow::Result<()> {
     let state_dir = config.state_dir.clone();
     let dev = portcullis::start(config).await?;
     println!(
-        "Portcullis dev is running.\n  auth issuer: http://{}\n  data api:    http://{}\n  state:       {}\n\n{}",
+        "Portcullis dev is running.\n  auth issuer: {} (listening on {})\n  data api:    http://{}\n  users file:  {}\n  state:       {}\n\n{}",
+        dev.issuer_url,
         dev.issuer.local_addr(),
         dev.data_api.local_addr(),
+        dev.users_file.display(),
         std::fs::canonicalize(&state_dir).unwrap_or(state_dir).display(),
         dev.walkthrough
     );

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn tweak(f: impl Fn(&mut data_api::Config) + Send + Sync + 'static) -> StackOptions {
+fn tweak(f: impl Fn(&mut data_api::Args) + Send + Sync + 'static) -> StackOptions {
     StackOptions {
         data_api: Some(Arc::new(f)),
         ..StackOptions::default()

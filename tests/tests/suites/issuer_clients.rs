@@ -3,12 +3,13 @@
 //! as a known one (counted, not timed).
 
 use async_trait::async_trait;
+use portcullis_directory::{Argon2Verifier, FileDirectory};
 use portcullis_domain::clock::SystemClock;
 use portcullis_domain::directory::{PasswordError, PasswordVerifier};
 use portcullis_domain::secret::Secret;
 use portcullis_domain::usecase::tokens::{ClientAuth, GrantError, TokenPolicy, TokenService};
 use portcullis_jwt::{JwtSigner, KeyRing};
-use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
+use portcullis_store::MemoryRefreshTokenStore;
 use portcullis_tests::{UsersFile, PASSWORD};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -77,6 +78,7 @@ fn client(id: &str, secret: &str) -> ClientAuth {
     ClientAuth {
         client_id: id.into(),
         secret: Some(Secret::new(secret)),
+        dpop_jkt: None,
     }
 }
 

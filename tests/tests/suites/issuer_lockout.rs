@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 async fn stack() -> Stack {
     Stack::start_with(StackOptions {
-        issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
+        issuer: Some(Arc::new(|config: &mut auth_issuer::Args| {
             config.trusted_proxies = "127.0.0.1".parse().unwrap();
         })),
         ..Default::default()

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use base64::Engine;
+use portcullis_directory::{Argon2Verifier, FileDirectory};
 use portcullis_domain::clock::ManualClock;
 use portcullis_domain::directory::{ClientRecord, DirectoryError, UserDirectory, UserRecord};
 use portcullis_domain::identity::{ClientId, Username};
@@ -13,7 +14,7 @@ use portcullis_domain::usecase::tokens::{
     ClientAuth, GrantError, IssuedTokens, TokenPolicy, TokenService,
 };
 use portcullis_jwt::{JwtSigner, KeyRing};
-use portcullis_store::{Argon2Verifier, FileDirectory, MemoryRefreshTokenStore};
+use portcullis_store::MemoryRefreshTokenStore;
 use portcullis_tests::{UsersFile, CLI_CLIENT, PASSWORD};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,10 @@ struct Narrowing {
 impl UserDirectory for Narrowing {
     async fn user(&self, username: &Username) -> Result<Option<UserRecord>, DirectoryError> {
         self.file.user(username).await
+    }
+
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, DirectoryError> {
+        self.file.user_by_subject(subject).await
     }
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, DirectoryError> {
@@ -97,6 +102,7 @@ fn cli() -> ClientAuth {
     ClientAuth {
         client_id: CLI_CLIENT.into(),
         secret: None,
+        dpop_jkt: None,
     }
 }
 

@@ -43,7 +43,7 @@ async fn client_credentials(stack: &Stack) -> u16 {
 #[tokio::test]
 async fn a_request_is_charged_to_its_address_before_its_body_is_awaited() {
     let stack = Stack::start_with(StackOptions {
-        issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
+        issuer: Some(Arc::new(|config: &mut auth_issuer::Args| {
             config.ip_rate_limit = "3/min".parse().unwrap();
         })),
         ..Default::default()
@@ -64,7 +64,7 @@ async fn a_request_is_charged_to_its_address_before_its_body_is_awaited() {
 #[tokio::test]
 async fn verifiers_get_the_keys_while_every_request_slot_is_taken() {
     let stack = Stack::start_with(StackOptions {
-        issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
+        issuer: Some(Arc::new(|config: &mut auth_issuer::Args| {
             config.transport.max_concurrent_requests = 2;
             // The withheld bodies must hold their slots for the whole test.
             config.transport.body_read_timeout = config.transport.request_timeout;
@@ -101,7 +101,7 @@ async fn verifiers_get_the_keys_while_every_request_slot_is_taken() {
 #[tokio::test]
 async fn a_withheld_body_gets_an_oauth_error_after_the_body_read_timeout() {
     let stack = Stack::start_with(StackOptions {
-        issuer: Some(Arc::new(|config: &mut auth_issuer::Config| {
+        issuer: Some(Arc::new(|config: &mut auth_issuer::Args| {
             config.transport.body_read_timeout = Duration::from_millis(300);
         })),
         ..Default::default()

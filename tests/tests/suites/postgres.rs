@@ -3,42 +3,22 @@
 
 use portcullis_store::PgItemStore;
 use portcullis_tests::{
-    start_postgres, start_redis, PostgresContainer, RedisContainer, Stack, StackOptions,
+    start_postgres, start_redis, two_replicas, PostgresContainer, RedisContainer, Stack,
+    StackOptions,
 };
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Two data API replicas on one PostgreSQL and one Redis, with limits out of the way (the
-/// suites hammer the API), and the issuer in front.
-async fn two_replicas() -> (Stack, String, RedisContainer, PostgresContainer) {
-    let postgres = start_postgres().await;
-    let redis = start_redis().await;
-    let url = postgres.url.clone();
-    let options = StackOptions {
-        redis_url: Some(redis.url.clone()),
-        rate_limit: Some("1000000/s".into()),
-        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
-            config.database_url = url.clone();
-        })),
-        ..Default::default()
-    };
-    let stack = Stack::start_with(options.clone()).await;
-    let second =
-        Stack::start_data_api(&stack.issuer, stack.dir.path().join("unused.db"), &options).await;
-    stack.wait_ready(&second).await;
-    (stack, second, redis, postgres)
-}
-
 #[tokio::test]
 async fn postgres_passes_the_item_store_contract() {
     let postgres = start_postgres().await;
-    let store = PgItemStore::connect(&postgres.url, 4, Duration::from_secs(5))
+    let store = PgItemStore::connect(&postgres.url, None, 4, Duration::from_secs(5))
         .await
         .unwrap();
     portcullis_domain::testkit::item_store::run(Arc::new(store.clone())).await;
     // Migrations are idempotent: a second replica starting on the same database is fine.
-    PgItemStore::connect(&postgres.url, 1, Duration::from_secs(5))
+    PgItemStore::connect(&postgres.url, None, 1, Duration::from_secs(5))
         .await
         .unwrap();
 }
@@ -182,7 +162,7 @@ async fn short_lived_cache(
     let url = postgres.url.clone();
     let options = StackOptions {
         redis_url: Some(redis.url.clone()),
-        data_api: Some(Arc::new(move |config: &mut data_api::Config| {
+        data_api: Some(Arc::new(move |config: &mut data_api::Args| {
             config.database_url = url.clone();
             config.cache_ttl = Duration::from_secs(1);
             config.cache_stale_while_revalidate = stale_while_revalidate;
@@ -300,7 +280,7 @@ async fn upgrading_counts_existing_items_and_older_writers_towards_quotas() {
     old_writer("a", "\"12345\"").await.unwrap();
     old_writer("b", "[1,2]").await.unwrap();
 
-    let store = PgItemStore::connect(&url, 4, Duration::from_secs(5))
+    let store = PgItemStore::connect(&url, None, 4, Duration::from_secs(5))
         .await
         .unwrap();
     let owner = Subject::new("old").unwrap();

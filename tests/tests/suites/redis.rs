@@ -5,7 +5,7 @@ use portcullis_cache::RedisCache;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_ratelimit::RedisRateLimiter;
 use portcullis_redis::connect as connect_redis;
-use portcullis_store::RedisRefreshTokenStore;
+use portcullis_store::{RedisEphemeralStore, RedisRefreshTokenStore};
 use portcullis_tests::{start_redis, Stack, StackOptions};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,40 @@ async fn redis_adapters_pass_their_port_contracts() {
     portcullis_domain::testkit::rate_limiter::run(Arc::new(limiter)).await;
     let cache = RedisCache::new(connection.clone(), "test:cache:", Duration::from_secs(2));
     portcullis_domain::testkit::cache::run(Arc::new(cache)).await;
-    let refresh = RedisRefreshTokenStore::new(connection, "test:", Duration::from_secs(2));
+    let refresh = RedisRefreshTokenStore::new(connection.clone(), "test:", Duration::from_secs(2));
     portcullis_domain::testkit::refresh_store::run(Arc::new(refresh)).await;
+    let login_records = RedisEphemeralStore::new(connection, "test:login:", Duration::from_secs(2));
+    portcullis_domain::testkit::ephemeral_store_contract(&login_records).await;
+}
+
+#[tokio::test]
+async fn browser_logins_live_in_redis_across_issuer_restarts() {
+    let redis = start_redis().await;
+    let options = StackOptions {
+        issuer_redis_url: Some(redis.url.clone()),
+        ..Default::default()
+    };
+    let mut stack = Stack::start_with(options).await;
+    let mut login = stack.code_login("alice").await;
+    // The session, the remembered consent and the refresh family survive the process: a new
+    // issuer process (another replica, or a restart) knows them all.
+    stack.stop_issuer().await;
+    stack.restart_issuer().await;
+    let (answer, verifier) = stack.authorize_web(&mut login.browser, "alice", &[]).await;
+    let code = answer
+        .redirect_param("code")
+        .expect("single sign-on without form or consent");
+    let (status, _) = stack.exchange_code(&code, &verifier).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let refresh = login.token("refresh_token");
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let (status, body) = stack
+        .token_as(portcullis_tests::WEB_CLIENT, true, &fields)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
 }
 
 #[tokio::test]

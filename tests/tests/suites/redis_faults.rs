@@ -2,7 +2,7 @@
 //! shared limits, a steady rate under the limit never rejected, and each configured degradation
 //! mode followed while Redis hangs or is gone, with recovery after it returns.
 
-use data_api::Config;
+use data_api::Args;
 use portcullis_domain::ratelimit::{RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_http::ratelimit::FailureMode;
 use portcullis_ratelimit::RedisRateLimiter;
@@ -60,7 +60,7 @@ async fn a_steady_rate_under_the_limit_is_never_rejected_on_redis() {
 fn with_mode(redis_url: &str, mode: FailureMode) -> StackOptions {
     StackOptions {
         redis_url: Some(redis_url.to_string()),
-        data_api: Some(Arc::new(move |config: &mut Config| {
+        data_api: Some(Arc::new(move |config: &mut Args| {
             config.rate_limit_failure = mode;
             config.redis_breaker_cooldown = Duration::from_millis(500);
         })),
@@ -117,9 +117,13 @@ async fn a_hanging_redis_degrades_to_local_limits_and_recovers() {
         statuses.iter().all(|s| *s == 200),
         "reads served from the store: {statuses:?}"
     );
+    // Units the replica leased before the fault were charged to Redis then, so they are still
+    // spent (at most one slice less one); every read after them is the local fallback's.
+    let slice = (100.0 * portcullis_ratelimit::DEFAULT_LEASE_FRACTION) as u64;
+    let fallback = decisions(&stack, "fallback").await;
     assert!(
-        decisions(&stack, "fallback").await >= 20,
-        "local fallback decided"
+        fallback >= 20 - slice,
+        "local fallback decided ({fallback} of 20 reads)"
     );
     let bypassed = stack
         .metric(
@@ -224,7 +228,7 @@ async fn shadow_mode_counts_but_never_rejects() {
     let options = StackOptions {
         redis_url: Some(redis.url.clone()),
         rate_limit: Some("2/min".into()),
-        data_api: Some(Arc::new(|config: &mut Config| {
+        data_api: Some(Arc::new(|config: &mut Args| {
             config.rate_limit_shadow = true
         })),
         ..Default::default()

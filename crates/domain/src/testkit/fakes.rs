@@ -6,6 +6,7 @@ use crate::directory::{
     ClientRecord, DirectoryError, PasswordError, PasswordVerifier, UserDirectory, UserRecord,
 };
 use crate::identity::{ClientId, Username};
+use crate::login::claims::{IdClaims, IdTokenSigner};
 use crate::secret::Secret;
 use crate::token::{AccessClaims, AccessTokenSigner, SignError};
 use async_trait::async_trait;
@@ -42,6 +43,13 @@ impl UserDirectory for FakeDirectory {
         Ok(lock(&self.users).get(username).cloned())
     }
 
+    async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, DirectoryError> {
+        Ok(lock(&self.users)
+            .values()
+            .find(|user| user.subject.as_str() == subject)
+            .cloned())
+    }
+
     async fn client(&self, client_id: &ClientId) -> Result<Option<ClientRecord>, DirectoryError> {
         Ok(lock(&self.clients).get(client_id).cloned())
     }
@@ -70,7 +78,7 @@ impl FakePasswordVerifier {
 impl PasswordVerifier for FakePasswordVerifier {
     async fn verify(&self, secret: &Secret, hash: Option<&Secret>) -> Result<bool, PasswordError> {
         *lock(&self.checks) += 1;
-        Ok(hash.is_some_and(|hash| *hash == Self::hash(secret.expose())))
+        Ok(hash.is_some_and(|hash| hash.expose() == Self::hash(secret.expose()).expose()))
     }
 }
 
@@ -79,12 +87,28 @@ impl PasswordVerifier for FakePasswordVerifier {
 #[derive(Debug, Default)]
 pub struct FakeSigner {
     signed: Mutex<HashMap<String, AccessClaims>>,
+    id_tokens: Mutex<HashMap<String, IdClaims>>,
 }
 
 impl FakeSigner {
     /// The claims of a token this signer issued.
     pub fn claims(&self, token: &Secret) -> Option<AccessClaims> {
         lock(&self.signed).get(token.expose()).cloned()
+    }
+}
+
+impl FakeSigner {
+    /// The claims of an id_token this signer issued.
+    pub fn id_claims(&self, token: &Secret) -> Option<IdClaims> {
+        lock(&self.id_tokens).get(token.expose()).cloned()
+    }
+}
+
+impl IdTokenSigner for FakeSigner {
+    fn sign_id_token(&self, claims: &IdClaims, access_token: &str) -> Result<String, SignError> {
+        let token = format!("fake-id.{access_token}");
+        lock(&self.id_tokens).insert(token.clone(), claims.clone());
+        Ok(token)
     }
 }
 

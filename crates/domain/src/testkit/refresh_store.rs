@@ -11,7 +11,7 @@ use crate::scope::ScopeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn grant(subject: &str, client: &ClientId, expires_at: SystemTime) -> RefreshGrant {
+pub(super) fn grant(subject: &str, client: &ClientId, expires_at: SystemTime) -> RefreshGrant {
     RefreshGrant {
         family: FamilyId::generate(),
         subject: Subject::new(subject).expect("subject"),
@@ -21,6 +21,7 @@ fn grant(subject: &str, client: &ClientId, expires_at: SystemTime) -> RefreshGra
         expires_at,
         // Whole seconds, as every store keeps them.
         session_expires_at: UNIX_EPOCH + Duration::from_secs(unix_seconds(expires_at) + 7 * 86_400),
+        dpop_jkt: None,
     }
 }
 
@@ -32,7 +33,7 @@ fn hash() -> RefreshTokenHash {
 const NO_GRACE: Duration = Duration::ZERO;
 
 /// A successor of `predecessor` (a token string) expiring at `expires_at`; also its token.
-fn successor_of(predecessor: &str, expires_at: SystemTime) -> (Successor, String) {
+pub(super) fn successor_of(predecessor: &str, expires_at: SystemTime) -> (Successor, String) {
     let token = new_refresh_token();
     let successor = Successor {
         hash: RefreshTokenHash::of(&token),
@@ -50,6 +51,7 @@ fn any_successor(expires_at: SystemTime) -> Successor {
 /// Runs every rule against `store`.
 pub async fn run(store: Arc<dyn RefreshTokenStore>) {
     strict_rules(store.clone()).await;
+    super::refresh_binding::dpop_binding(store.clone()).await;
     grace_rules(store).await;
 }
 

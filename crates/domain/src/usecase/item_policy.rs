@@ -1,7 +1,19 @@
 //! The knobs of [`super::items::ItemService`]: cache lifetimes, quotas and page sizes.
 
+use crate::duration_text::parse;
 use crate::store::Quota;
 use std::time::Duration;
+
+/// Default [`CachePolicy::ttl`], as the data API's `DATA_API_CACHE_TTL` writes it.
+pub const DEFAULT_CACHE_TTL: &str = "60s";
+/// Default [`CachePolicy::negative_ttl`] (`DATA_API_CACHE_NEGATIVE_TTL`).
+pub const DEFAULT_CACHE_NEGATIVE_TTL: &str = "5s";
+/// Default [`CachePolicy::stale_while_revalidate`] (`DATA_API_CACHE_STALE_WHILE_REVALIDATE`).
+pub const DEFAULT_CACHE_STALE_WHILE_REVALIDATE: &str = "30s";
+/// Default [`CachePolicy::stale_if_error`] (`DATA_API_CACHE_STALE_IF_ERROR`).
+pub const DEFAULT_CACHE_STALE_IF_ERROR: &str = "5m";
+/// Default [`CachePolicy::lease_wait`] (`DATA_API_CACHE_LEASE_WAIT`).
+pub const DEFAULT_CACHE_LEASE_WAIT: &str = "500ms";
 
 /// Cache lifetimes.
 #[derive(Clone, Copy, Debug)]
@@ -29,12 +41,12 @@ pub struct CachePolicy {
 impl Default for CachePolicy {
     fn default() -> Self {
         Self {
-            ttl: Duration::from_secs(60),
-            negative_ttl: Duration::from_secs(5),
-            stale_while_revalidate: Duration::from_secs(30),
-            stale_if_error: Duration::from_secs(300),
+            ttl: parse(DEFAULT_CACHE_TTL),
+            negative_ttl: parse(DEFAULT_CACHE_NEGATIVE_TTL),
+            stale_while_revalidate: parse(DEFAULT_CACHE_STALE_WHILE_REVALIDATE),
+            stale_if_error: parse(DEFAULT_CACHE_STALE_IF_ERROR),
             lease_ttl: Duration::from_secs(2),
-            lease_wait: Duration::from_millis(500),
+            lease_wait: parse(DEFAULT_CACHE_LEASE_WAIT),
             recovery_grace: Duration::from_secs(5),
         }
     }

@@ -8,8 +8,10 @@
 use super::cache_entry::{decode_entry, deleted_rank, encode_entry, found_rank};
 use super::cache_repair::CacheRepair;
 pub use super::item_policy::{
-    CachePolicy, ItemLimits, DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER,
-    DEFAULT_PAGE_MAX_BYTES, MAX_PAGE_ITEMS,
+    CachePolicy, ItemLimits, DEFAULT_CACHE_LEASE_WAIT, DEFAULT_CACHE_NEGATIVE_TTL,
+    DEFAULT_CACHE_STALE_IF_ERROR, DEFAULT_CACHE_STALE_WHILE_REVALIDATE, DEFAULT_CACHE_TTL,
+    DEFAULT_MAX_BYTES_PER_OWNER, DEFAULT_MAX_ITEMS_PER_OWNER, DEFAULT_PAGE_MAX_BYTES,
+    MAX_PAGE_ITEMS,
 };
 use crate::cache::{Cache, CacheKey};
 use crate::cause::Chain;
@@ -204,7 +206,8 @@ impl ItemService {
     }
 
     /// Creates or replaces the owner's item; once it commits, the new version is written through
-    /// to the cache, where it outranks any older value a concurrent reader may still be filling.
+    /// to the cache, where it outranks any older value a concurrent reader may still be filling,
+    /// and the cache is given time to settle (see [`Cache::settle`]) before the write returns.
     pub async fn put(
         &self,
         owner: &Subject,
@@ -219,6 +222,7 @@ impl ItemService {
             .await?;
         let key = CacheKey::item(owner, id);
         self.loader.fill(&key, Some(&item), true).await;
+        self.loader.cache.settle().await;
         Ok(item)
     }
 
@@ -238,6 +242,7 @@ impl ItemService {
             self.loader
                 .write(&key, deleted_rank(version), entry, ttl, true)
                 .await;
+            self.loader.cache.settle().await;
         }
         Ok(deleted.is_some())
     }
@@ -304,21 +309,22 @@ impl Loader {
             // its fill instead of querying the store too. Cache trouble means "load it myself",
             // and so does distrust of the cache's present value (waiting would return it).
             let policy = loader.policy;
-            if fill
-                && loader.repair.trusts(&key, loader.now_ms())
-                && !loader
-                    .cache
-                    .lease(&key, policy.lease_ttl)
-                    .await
-                    .unwrap_or_else(|_| {
-                        loader.repair.note_failure();
-                        true
-                    })
-            {
-                if let Ok(Some(bytes)) = loader.cache.await_fill(&key, policy.lease_wait).await {
-                    if let Some(entry) = decode_entry(&bytes) {
-                        return Ok(entry.into_item(&owner, &id));
+            if fill && loader.repair.trusts(&key, loader.now_ms()) {
+                match loader.cache.lease(&key, policy.lease_ttl).await {
+                    // The lease may be free because a fill just ended it: a reader that missed
+                    // before that fill and began its load after it must not load again.
+                    Ok(true) => {
+                        if let Some(item) = loader.fresh_in_cache(&key, &owner, &id).await {
+                            return Ok(item);
+                        }
                     }
+                    Ok(false) => {
+                        let filled = loader.cache.await_fill(&key, policy.lease_wait).await;
+                        if let Some(entry) = filled.ok().flatten().and_then(|b| decode_entry(&b)) {
+                            return Ok(entry.into_item(&owner, &id));
+                        }
+                    }
+                    Err(_) => loader.repair.note_failure(),
                 }
             }
             let item = loader.store.get(&owner, &id).await?;
@@ -329,6 +335,19 @@ impl Loader {
         }
         .boxed()
         .shared()
+    }
+
+    /// What the cache holds for `key` if it is still fresh (`Some(None)`: a fresh "not found").
+    async fn fresh_in_cache(
+        &self,
+        key: &CacheKey,
+        owner: &Subject,
+        id: &ItemId,
+    ) -> Option<Option<Item>> {
+        let bytes = self.cache.get(key).await.ok().flatten()?;
+        decode_entry(&bytes)
+            .filter(|entry| self.now_ms() < entry.fresh_until)
+            .map(|entry| entry.into_item(owner, id))
     }
 
     /// Caches what the store said. Filled under the version read, so if a write committed

@@ -18,6 +18,15 @@ pub(super) struct Claims {
     pub(super) aud: Audience,
     #[serde(default)]
     pub(super) sid: Option<String>,
+    /// The confirmation (RFC 7800) of a DPoP-bound token; a `cnf` without `jkt` is malformed.
+    #[serde(default)]
+    pub(super) cnf: Option<Confirmation>,
+}
+
+/// `cnf` as RFC 9449 §6.1 defines it for DPoP: the key's thumbprint.
+#[derive(Deserialize)]
+pub(super) struct Confirmation {
+    pub(super) jkt: String,
 }
 
 /// `aud` as RFC 7519 allows it: a string or an array of strings.

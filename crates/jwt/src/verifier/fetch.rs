@@ -3,6 +3,7 @@
 
 use crate::jwks::JwkSet;
 use jsonwebtoken::DecodingKey;
+use portcullis_domain::signing::SigningAlgorithm;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,20 +39,48 @@ struct Discovery {
     jwks_uri: String,
 }
 
-/// A usable key set: RS256 signing keys by `kid`.
-pub(crate) type KeysByKid = HashMap<Arc<str>, DecodingKey>;
+/// A published key the verifier may use, pinned to the one algorithm its JWK states.
+#[derive(Clone)]
+pub(crate) struct VerifyingKey {
+    /// The key, parsed once.
+    pub(crate) key: DecodingKey,
+    /// The only algorithm a token signed by this key may name.
+    pub(crate) alg: SigningAlgorithm,
+}
 
-/// Builds the usable keys of a set; anything that is not an RS256 signing key is skipped.
+/// A usable key set: signing keys by `kid`.
+pub(crate) type KeysByKid = HashMap<Arc<str>, VerifyingKey>;
+
+/// Builds the usable keys of a set; anything that is not a signing key of a supported type and
+/// algorithm is skipped.
 pub(crate) fn usable_keys(set: &JwkSet) -> KeysByKid {
     set.keys
         .iter()
-        .filter(|k| k.is_rs256_signing_key())
         .filter_map(|k| {
-            DecodingKey::from_rsa_components(&k.n, &k.e)
-                .ok()
-                .map(|key| (Arc::from(k.kid.as_str()), key))
+            let alg = k.signing_algorithm()?;
+            let key = match alg {
+                SigningAlgorithm::Rs256 | SigningAlgorithm::Ps256 => {
+                    DecodingKey::from_rsa_components(&k.n, &k.e)
+                }
+                SigningAlgorithm::Es256 => DecodingKey::from_ec_components(&k.x, &k.y),
+                SigningAlgorithm::EdDsa => DecodingKey::from_ed_components(&k.x),
+            }
+            .ok()?;
+            Some((Arc::from(k.kid.as_str()), VerifyingKey { key, alg }))
         })
         .collect()
+}
+
+/// Whether `uri` has the scheme, host and port of `issuer`.
+fn same_origin(issuer: &str, uri: &str) -> bool {
+    match (reqwest::Url::parse(issuer), reqwest::Url::parse(uri)) {
+        (Ok(issuer), Ok(uri)) => {
+            issuer.scheme() == uri.scheme()
+                && issuer.host() == uri.host()
+                && issuer.port_or_known_default() == uri.port_or_known_default()
+        }
+        _ => false,
+    }
 }
 
 /// Fetches the key set of `issuer`; returns the keys and the JWKS `max-age`, if any.
@@ -67,6 +96,14 @@ pub(crate) async fn fetch_keys(
         return Err(FetchError::BadDocument {
             url: discovery_url,
             reason: "issuer in the document differs from the configured issuer".into(),
+        });
+    }
+    if !same_origin(issuer, &discovery.jwks_uri) {
+        // Whoever can change the discovery document (a spoofed answer, a compromised proxy)
+        // must not be able to point verifiers at keys they host elsewhere.
+        return Err(FetchError::BadDocument {
+            url: discovery_url,
+            reason: "jwks_uri is not on the issuer's own origin".into(),
         });
     }
     let (set, max_age): (JwkSet, _) = get_json(http, &discovery.jwks_uri).await?;

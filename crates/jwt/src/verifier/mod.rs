@@ -8,71 +8,32 @@
 //! keeps serving, up to a maximum staleness.
 
 mod claims;
+mod config;
 mod fetch;
 mod rejection;
 mod token_cache;
 
+pub use config::{defaults, CaBundle, CaBundleError, VerifierConfig};
 pub use fetch::FetchError;
 
 use crate::jwks::JwkSet;
 use async_trait::async_trait;
 use claims::Claims;
-use fetch::KeysByKid;
-use jsonwebtoken::{Algorithm, Validation};
+use fetch::{KeysByKid, VerifyingKey};
+use jsonwebtoken::Validation;
 use portcullis_domain::cause::Chain;
 use portcullis_domain::clock::{Clock, SystemClock};
 use portcullis_domain::identity::{ClientId, Subject};
 use portcullis_domain::scope::ScopeSet;
+use portcullis_domain::signing::SigningAlgorithm;
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use rejection::{header_rejection, raw_header, rejection};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use token_cache::TokenCache;
 use tracing::Instrument;
-
-/// How the verifier checks tokens and talks to the issuer.
-#[derive(Clone, Debug)]
-pub struct VerifierConfig {
-    /// The issuer identifier; `iss` must equal it exactly, and discovery is fetched from it.
-    pub issuer: String,
-    /// Accepted audiences: `aud` must contain at least one of them.
-    pub audiences: Vec<String>,
-    /// Clock skew tolerated on `exp`, `nbf` and `iat`; capped at 60 s.
-    pub leeway: Duration,
-    /// Tokens longer than this are refused before any decoding.
-    pub max_token_bytes: usize,
-    /// Longest time between two refreshes of the key set (the JWKS `max-age` may shorten it).
-    pub refresh_interval: Duration,
-    /// Shortest time between two scheduled refreshes, whatever `max-age` says.
-    pub min_refresh_interval: Duration,
-    /// Least time between two refetches caused by unknown `kid`s.
-    pub unknown_kid_cooldown: Duration,
-    /// How long a key set stays usable without a successful refresh.
-    pub max_staleness: Duration,
-    /// Timeout of each HTTP request to the issuer.
-    pub fetch_timeout: Duration,
-    /// Verified tokens remembered; 0 turns the cache off.
-    pub token_cache_capacity: u64,
-}
-
-impl VerifierConfig {
-    /// Strict defaults for the given issuer and audience.
-    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self {
-            issuer: issuer.into(),
-            audiences: vec![audience.into()],
-            leeway: Duration::from_secs(30),
-            max_token_bytes: 8 * 1024,
-            refresh_interval: Duration::from_secs(300),
-            min_refresh_interval: Duration::from_secs(30),
-            unknown_kid_cooldown: Duration::from_secs(30),
-            max_staleness: Duration::from_secs(6 * 3600),
-            fetch_timeout: Duration::from_secs(5),
-            token_cache_capacity: 100_000,
-        }
-    }
-}
 
 struct LoadedKeys {
     by_kid: KeysByKid,
@@ -85,7 +46,8 @@ struct LoadedKeys {
 
 struct Inner {
     config: VerifierConfig,
-    validation: Validation,
+    /// One validation per algorithm: a token is checked only against its key's.
+    validations: HashMap<SigningAlgorithm, Validation>,
     http: reqwest::Client,
     keys: RwLock<Option<Arc<LoadedKeys>>>,
     /// Serialises fetches and remembers when the last one was attempted (single flight).
@@ -117,28 +79,38 @@ impl JwksVerifier {
     pub fn new(mut config: VerifierConfig) -> Result<Self, FetchError> {
         config.leeway = config.leeway.min(Duration::from_secs(60));
         config.issuer = config.issuer.trim_end_matches('/').to_string();
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.leeway = config.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&config.audiences);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let validations = SigningAlgorithm::ALL
+            .into_iter()
+            .map(|alg| {
+                let mut validation = Validation::new(crate::jose_algorithm(alg));
+                validation.leeway = config.leeway.as_secs();
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&config.audiences);
+                validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+                (alg, validation)
+            })
+            .collect();
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let http_error = |source| FetchError::Http {
+            url: config.issuer.clone(),
+            source,
+        };
+        let mut http = reqwest::Client::builder()
             .timeout(config.fetch_timeout)
             .connect_timeout(config.fetch_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|source| FetchError::Http {
-                url: config.issuer.clone(),
-                source,
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        for ca in config.issuer_ca.iter().flat_map(|bundle| &bundle.0) {
+            http =
+                http.add_root_certificate(reqwest::Certificate::from_der(ca).map_err(http_error)?);
+        }
+        let http = http.build().map_err(http_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 cache: (config.token_cache_capacity > 0)
                     .then(|| TokenCache::new(config.token_cache_capacity)),
                 config,
-                validation,
+                validations,
                 http,
                 keys: RwLock::new(None),
                 last_fetch: tokio::sync::Mutex::new(None),
@@ -277,10 +249,7 @@ impl JwksVerifier {
         tokio::spawn(refetch.in_current_span());
     }
 
-    async fn key_for(
-        &self,
-        kid: &str,
-    ) -> Result<(Arc<str>, jsonwebtoken::DecodingKey), TokenRejection> {
+    async fn key_for(&self, kid: &str) -> Result<(Arc<str>, VerifyingKey), TokenRejection> {
         let lookup = |keys: &LoadedKeys| {
             keys.by_kid
                 .get_key_value(kid)
@@ -307,9 +276,6 @@ impl JwksVerifier {
             return Err(TokenRejection::CriticalHeader);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(TokenRejection::AlgorithmNotAllowed);
-        }
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(crate::ACCESS_TOKEN_TYPE)
                 || t.eq_ignore_ascii_case("application/at+jwt")
@@ -319,9 +285,21 @@ impl JwksVerifier {
         }
         // `jku`, `x5u`, `jwk` and `x5c` are never looked at: keys come from the issuer only, and
         // the `kid` is nothing but a map key.
+        if !SigningAlgorithm::ALL
+            .into_iter()
+            .any(|alg| crate::jose_algorithm(alg) == header.alg)
+        {
+            return Err(TokenRejection::AlgorithmNotAllowed);
+        }
         let kid = header.kid.as_deref().ok_or(TokenRejection::UnknownKey)?;
         let (kid, key) = self.key_for(kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.inner.validation)
+        // The key's algorithm, never the header's, decides: a header naming another algorithm
+        // is refused before any signature check.
+        if header.alg != crate::jose_algorithm(key.alg) {
+            return Err(TokenRejection::AlgorithmNotAllowed);
+        }
+        let validation = &self.inner.validations[&key.alg];
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key, validation)
             .map_err(|e| rejection(e.kind()))?;
         let claims = data.claims;
         // jsonwebtoken checks `exp` and `nbf` but not an `iat` in the future.
@@ -341,6 +319,7 @@ impl JwksVerifier {
             token_id: claims.jti,
             audience: claims.aud.into(),
             session_id: claims.sid,
+            confirmation: claims.cnf.map(|cnf| cnf.jkt),
         });
         Ok((verified, kid))
     }

@@ -23,7 +23,9 @@ pub(super) fn header_rejection(token: &str) -> TokenRejection {
             .map(str::to_owned)
     });
     match alg {
-        Some(alg) if alg != crate::ALGORITHM => TokenRejection::AlgorithmNotAllowed,
+        Some(alg) if crate::SigningAlgorithm::from_name(&alg).is_none() => {
+            TokenRejection::AlgorithmNotAllowed
+        }
         _ => TokenRejection::Malformed,
     }
 }

@@ -10,11 +10,10 @@ use crate::IssuerState;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue};
+use http::HeaderMap;
 use portcullis_domain::identity::ClientId;
-use portcullis_domain::token::TokenVerifier;
+use portcullis_domain::token::{TokenVerifier, VerifiedToken};
 use portcullis_jwt::{JwkSet, JwksVerifier, KeyRing};
 use std::sync::{Arc, Mutex};
 
@@ -56,35 +55,49 @@ impl Introspector {
         }
     }
 
-    /// The answer for `caller`: active only for a valid token naming `caller` in its `aud`
-    /// whose login session (if any) is still alive.
-    async fn introspect(
+    /// The verified claims of one of this issuer's live access tokens: signed by a published
+    /// key, unexpired, and (if it names a login session) issued under a session still alive.
+    /// `None` for every other token.
+    pub(crate) async fn verify_live(
         &self,
         state: &IssuerState,
-        caller: &ClientId,
         token: &str,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<Option<Arc<VerifiedToken>>, Response> {
         self.sync_keys();
-        let inactive = serde_json::json!({ "active": false });
         let Ok(verified) = self.verifier.verify(token).await else {
-            // RFC 7662 §2.2: nothing about an inactive token is disclosed.
-            return Ok(inactive);
+            return Ok(None);
         };
-        // Only the resource servers a token was meant for may learn about it (RFC 7662 §4).
-        if !verified.audience.iter().any(|a| a == caller.as_str()) {
-            return Ok(inactive);
-        }
         if let Some(sid) = &verified.session_id {
             let alive = state
                 .tokens
                 .session_active(sid)
                 .await
-                .map_err(|e| grant_error(e, false))?;
+                .map_err(|e| grant_error(e, false).into_response())?;
             if !alive {
-                return Ok(inactive);
+                return Ok(None);
             }
         }
-        Ok(serde_json::json!({
+        Ok(Some(verified))
+    }
+
+    /// The answer for `caller`: active only for a live token naming `caller` in its `aud`.
+    async fn introspect(
+        &self,
+        state: &IssuerState,
+        caller: &ClientId,
+        token: &str,
+    ) -> Result<serde_json::Value, Response> {
+        let inactive = serde_json::json!({ "active": false });
+        // RFC 7662 §2.2: nothing about an inactive token is disclosed, and only the resource
+        // servers a token was meant for may learn about it (§4).
+        let Some(verified) = self
+            .verify_live(state, token)
+            .await?
+            .filter(|v| v.audience.iter().any(|a| a == caller.as_str()))
+        else {
+            return Ok(inactive);
+        };
+        let mut answer = serde_json::json!({
                 "active": true,
                 "token_type": "Bearer",
                 "sub": verified.subject.as_str(),
@@ -92,7 +105,13 @@ impl Introspector {
                 "scope": verified.scope.to_string(),
                 "exp": verified.expires_at,
                 "jti": verified.token_id,
-        }))
+        });
+        // RFC 9449 §6.2: a resource server relying on introspection must learn the binding.
+        if let Some(jkt) = &verified.confirmation {
+            answer["token_type"] = "DPoP".into();
+            answer["cnf"] = serde_json::json!({ "jkt": jkt });
+        }
+        Ok(answer)
     }
 }
 
@@ -118,17 +137,12 @@ pub async fn introspect(
             .await
             .map_err(|e| grant_error(e, used_basic))?;
         let token = required(&form, "token", "token is required")?;
-        state.introspector.introspect(&state, &caller, token).await
+        Ok::<_, OAuthError>(state.introspector.introspect(&state, &caller, token).await)
     }
     .await;
     match result {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
+        Ok(Err(response)) => response,
+        Ok(Ok(body)) => super::request::no_store_json(body),
         Err(error) => error.into_response(),
     }
 }

@@ -24,15 +24,7 @@ pub(crate) fn read_form(
             OAuthError::invalid_request("the request body could not be read")
         }
     })?;
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
+    if !crate::form::is_form_content_type(headers) {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
@@ -42,6 +34,17 @@ pub(crate) fn read_form(
         FormError::NotUtf8 => OAuthError::invalid_request("the form is not valid UTF-8"),
         FormError::TooMany => OAuthError::invalid_request("too many parameters"),
     })
+}
+
+/// A JSON answer no cache may keep (tokens, codes, introspection verdicts, user claims).
+pub(crate) fn no_store_json(body: impl serde::Serialize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret) or the
@@ -95,6 +98,7 @@ pub(crate) fn client_auth(
                 ClientAuth {
                     client_id: id,
                     secret,
+                    dpop_jkt: None,
                 },
                 true,
             ))
@@ -103,6 +107,7 @@ pub(crate) fn client_auth(
             ClientAuth {
                 client_id: id.to_string(),
                 secret: secret.map(Secret::new),
+                dpop_jkt: None,
             },
             false,
         )),

@@ -13,10 +13,11 @@ use axum::Json;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use portcullis_domain::cause::Chain;
+use portcullis_domain::directory::DEVICE_CODE_GRANT;
 use portcullis_domain::identity::Username;
 use portcullis_domain::scope::ScopeSet;
 use portcullis_domain::secret::Secret;
-use portcullis_domain::usecase::tokens::{GrantError, IssuedTokens};
+use portcullis_domain::usecase::tokens::{CodeExchange, GrantError, IssuedTokens};
 use portcullis_http::client_ip::ClientIp;
 use serde::Serialize;
 
@@ -31,6 +32,8 @@ struct TokenResponse<'a> {
     expires_in: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
     scope: String,
 }
 
@@ -38,8 +41,25 @@ pub(crate) fn grant_error(error: GrantError, used_basic: bool) -> OAuthError {
     match error {
         GrantError::InvalidClient => OAuthError::invalid_client(used_basic),
         GrantError::UnauthorizedClient => OAuthError::unauthorized_client(),
-        GrantError::InvalidGrant | GrantError::RefreshReused { .. } => OAuthError::invalid_grant(),
+        GrantError::InvalidGrant
+        | GrantError::RefreshReused { .. }
+        | GrantError::CodeReplayed { .. } => OAuthError::invalid_grant(),
+        GrantError::AuthorizationPending => OAuthError::device(
+            "authorization_pending",
+            "the user has not yet approved the device",
+        ),
+        GrantError::SlowDown => OAuthError::device(
+            "slow_down",
+            "poll less often: the interval grew by 5 seconds",
+        ),
+        GrantError::AccessDenied => {
+            OAuthError::device("access_denied", "the user denied the device")
+        }
+        GrantError::ExpiredToken => {
+            OAuthError::device("expired_token", "the device code expired; start again")
+        }
         GrantError::InvalidScope => OAuthError::invalid_scope(),
+        GrantError::InvalidDpopProof(message) => OAuthError::invalid_dpop_proof(message),
         GrantError::InvalidRequest(message) => OAuthError::invalid_request(message),
         GrantError::Unavailable(reason) => {
             tracing::error!(error = %Chain(&reason), "token request failed on a dependency");
@@ -54,7 +74,8 @@ async fn grant(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<IssuedTokens, OAuthError> {
-    let (client, used_basic) = client_auth(headers, form)?;
+    let (mut client, used_basic) = client_auth(headers, form)?;
+    client.dpop_jkt = state.dpop.proof_key(headers).await?;
     let scope = form
         .get("scope")
         .map(ScopeSet::parse)
@@ -109,6 +130,27 @@ async fn grant(
                 .await,
             None,
         ),
+        "authorization_code" => {
+            let exchange = CodeExchange {
+                code: required(form, "code", "code is required")?,
+                redirect_uri: form.get("redirect_uri"),
+                code_verifier: form.get("code_verifier"),
+            };
+            (
+                state
+                    .tokens
+                    .authorization_code_grant(&client, exchange)
+                    .await,
+                None,
+            )
+        }
+        DEVICE_CODE_GRANT => {
+            let device_code = required(form, "device_code", "device_code is required")?;
+            (
+                state.tokens.device_code_grant(&client, device_code).await,
+                None,
+            )
+        }
         _ => return Err(OAuthError::unsupported_grant_type()),
     };
     match result {
@@ -122,7 +164,8 @@ async fn grant(
             if let Some(event) = AuditEvent::of_refusal(&error) {
                 // Reuse is about the family's owner, whoever presented the token.
                 let user = match &error {
-                    GrantError::RefreshReused { subject } => Some(subject.as_str()),
+                    GrantError::RefreshReused { subject }
+                    | GrantError::CodeReplayed { subject } => Some(subject.as_str()),
                     _ => username,
                 };
                 state.audit(event, origin, &client.client_id, user);
@@ -134,6 +177,7 @@ async fn grant(
 
 /// `POST /oauth2/token`.
 #[utoipa::path(post, path = "/oauth2/token", tag = "oauth2",
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449): the tokens are then bound to its key and `token_type` is `DPoP`")),
     request_body(content = crate::api_doc::TokenRequestDoc, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_basic" = [])),
     responses(
@@ -155,9 +199,10 @@ pub async fn token(
         Ok(tokens) => {
             let body = TokenResponse {
                 access_token: tokens.access_token.expose(),
-                token_type: "Bearer",
+                token_type: if tokens.dpop_bound { "DPoP" } else { "Bearer" },
                 expires_in: tokens.expires_in,
                 refresh_token: tokens.refresh_token.as_ref().map(Secret::expose),
+                id_token: tokens.id_token.as_ref().map(Secret::expose),
                 scope: tokens.scope.to_string(),
             };
             let mut response = Json(body).into_response();

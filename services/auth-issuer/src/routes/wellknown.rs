@@ -5,23 +5,59 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use portcullis_domain::directory::GrantType;
+use portcullis_domain::login::claims::SUPPORTED_CLAIMS;
+use std::collections::BTreeSet;
 
-/// The discovery document, built once at start-up.
-pub fn discovery_document(issuer: &str) -> serde_json::Value {
-    serde_json::json!({
+/// What discovery advertises: only what this issuer's clients can really use.
+pub struct Capabilities {
+    /// The grants at least one client may use.
+    pub grants: Vec<GrantType>,
+    /// Every scope some client may ask for.
+    pub scopes: BTreeSet<String>,
+}
+
+/// The discovery document (OpenID Connect Discovery 1.0, RFC 8414), built once at start-up.
+pub fn discovery_document(
+    issuer: &str,
+    capabilities: &Capabilities,
+    dpop_algorithms: &[&str],
+) -> serde_json::Value {
+    let grants: Vec<&str> = capabilities.grants.iter().map(GrantType::as_str).collect();
+    let mut scopes = capabilities.scopes.clone();
+    scopes.insert("openid".to_owned());
+    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    let mut document = serde_json::json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": grants,
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": SUPPORTED_CLAIMS,
         "subject_types_supported": ["public"],
-    })
+        "token_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": dpop_algorithms,
+        "prompt_values_supported": ["none", "login"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    if capabilities.grants.contains(&GrantType::DeviceCode) {
+        document["device_authorization_endpoint"] =
+            format!("{issuer}/oauth2/device_authorization").into();
+    }
+    document
 }
 
 /// `GET /.well-known/openid-configuration`: OpenID discovery metadata.
@@ -29,7 +65,17 @@ pub fn discovery_document(issuer: &str) -> serde_json::Value {
     responses((status = 200, description = "Issuer metadata.", body = serde_json::Value,
         headers(("Cache-Control" = String)))))]
 pub async fn discovery(State(state): State<IssuerState>) -> Response {
-    let mut response = Json(state.discovery.as_ref()).into_response();
+    // The algorithms follow the key directory, which changes while the issuer runs.
+    let algorithms: Vec<&str> = state
+        .ring
+        .current()
+        .algorithms()
+        .into_iter()
+        .map(|alg| alg.name())
+        .collect();
+    let mut document = state.discovery.as_ref().clone();
+    document["id_token_signing_alg_values_supported"] = algorithms.into();
+    let mut response = Json(document).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

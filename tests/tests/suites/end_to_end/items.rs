@@ -34,7 +34,11 @@ async fn log_in_write_read_and_stay_out_of_other_peoples_items() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with(r#"Bearer resource_metadata=""#),
+        "{challenge}"
+    );
     problem(anonymous, StatusCode::UNAUTHORIZED).await;
 
     // Bob cannot see alice's item, and writing his own "notes" leaves hers alone.

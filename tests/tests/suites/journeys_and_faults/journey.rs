@@ -162,7 +162,8 @@ async fn a_full_journey_across_two_replicas_on_redis_and_postgres() {
         })
     };
     let keys = stack.keys_dir();
-    let new_pem = portcullis_jwt::generate_rsa_pem().unwrap();
+    // The new key is of another algorithm: RS256 is retired while ES256 signs.
+    let new_pem = portcullis_jwt::generate_pem(portcullis_jwt::SigningAlgorithm::Es256).unwrap();
     let new_kid = portcullis_jwt::SigningKey::from_pem(&new_pem)
         .unwrap()
         .kid()
@@ -195,14 +196,19 @@ async fn a_full_journey_across_two_replicas_on_redis_and_postgres() {
     assert!(published, "the issuer publishes both keys");
     // Wait until both replicas verify a token signed with the new key.
     let t = now();
-    let signed_by_new = sign_rs256(
-        &new_pem,
-        &json!({"alg": "RS256", "typ": "at+jwt", "kid": new_kid}),
+    // Signed by an independent JOSE implementation.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(new_kid.clone());
+    let signed_by_new = jsonwebtoken::encode(
+        &header,
         &json!({
             "iss": stack.issuer, "sub": "alice", "aud": ["data-api"], "exp": t + 300,
             "iat": t, "jti": "journey-probe", "client_id": CLI_CLIENT, "scope": "items:read",
         }),
-    );
+        &jsonwebtoken::EncodingKey::from_ec_pem(new_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
     for replica in &rig.replicas {
         let mut accepted = false;
         for _ in 0..50 {
@@ -257,7 +263,7 @@ async fn a_full_journey_across_two_replicas_on_redis_and_postgres() {
             .count()
     };
     println!(
-        "key rotation {old_kid} -> {new_kid}: {} calls during the rotation (old token: {} via A, {} via B; new token: {} via A, {} via B), {} failed, worst latency {worst:?}",
+        "key rotation RS256 {old_kid} -> ES256 {new_kid}: {} calls during the rotation (old token: {} via A, {} via B; new token: {} via A, {} via B), {} failed, worst latency {worst:?}",
         calls.len(),
         count("old", 0),
         count("old", 1),

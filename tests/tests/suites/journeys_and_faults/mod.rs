@@ -11,10 +11,10 @@
 //!   5xx but the intended 503 problems, no request beyond its timeout, full recovery once the
 //!   dependency is back, and no acknowledged write lost.
 
-use data_api::Config;
+use data_api::Args;
 use portcullis_domain::ratelimit::RateLimitPolicy;
 use portcullis_tests::{
-    kid_of, now, sign_rs256, start_postgres, start_postgres_on_fixed_port, start_redis,
+    kid_of, now, start_postgres, start_postgres_on_fixed_port, start_redis,
     start_redis_on_fixed_port, strict_refresh_reuse, Load, LoadOptions, LoadReport,
     PostgresContainer, RedisContainer, Stack, StackOptions, CLI_CLIENT,
 };
@@ -106,7 +106,7 @@ async fn rig(options: RigOptions) -> Rig {
         issuer_redis_url: Some(redis.url.clone()),
         rate_limit: Some("100000/s".into()),
         fast_key_rotation: options.fast_key_rotation,
-        data_api: Some(Arc::new(move |config: &mut Config| {
+        data_api: Some(Arc::new(move |config: &mut Args| {
             config.database_url = database_url.clone();
             // Every client of these tests is 127.0.0.1: the per-IP flood limit is not under test.
             config.ip_rate_limit = RateLimitPolicy::parse("100000/s").unwrap();
@@ -114,6 +114,7 @@ async fn rig(options: RigOptions) -> Rig {
         })),
         // Step 4 re-presents a rotated refresh token at once: reuse, not a retry.
         issuer: strict_refresh_reuse(),
+        issuer_https: false,
     };
     let stack = Stack::start_with(stack_options.clone()).await;
     let second = Stack::start_data_api(

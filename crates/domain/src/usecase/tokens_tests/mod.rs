@@ -4,7 +4,10 @@
 use super::*;
 use crate::clock::ManualClock;
 use crate::directory::{ClientRecord, GrantType, UserRecord};
-use crate::testkit::{FakeDirectory, FakePasswordVerifier, FakeRefreshTokenStore, FakeSigner};
+use crate::identity::Username;
+use crate::login::{LoginPolicy, LoginRecords};
+use crate::refresh_memory::MemoryRefreshTokenStore;
+use crate::testkit::{FakeDirectory, FakeEphemeralStore, FakePasswordVerifier, FakeSigner};
 use std::time::{Duration, UNIX_EPOCH};
 
 const ACCESS_TTL: Duration = Duration::from_secs(600);
@@ -15,6 +18,8 @@ const PASSWORD: &str = "correct horse";
 
 struct Issuer {
     service: TokenService,
+    records: Arc<LoginRecords>,
+    store: Arc<FakeEphemeralStore>,
     directory: Arc<FakeDirectory>,
     passwords: Arc<FakePasswordVerifier>,
     signer: Arc<FakeSigner>,
@@ -28,8 +33,12 @@ fn scopes(text: &str) -> ScopeSet {
 fn alice() -> UserRecord {
     UserRecord {
         username: Username::new("alice").unwrap(),
+        subject: Subject::new("alice").unwrap(),
         password_hash: FakePasswordVerifier::hash(PASSWORD),
         scopes: scopes("items:read items:write"),
+        name: None,
+        email: None,
+        sessions_not_before: 0,
     }
 }
 
@@ -40,6 +49,11 @@ fn client(id: &str, secret: Option<&str>, grants: &[GrantType], scope: &str) -> 
         grants: grants.iter().copied().collect(),
         scopes: scopes(scope),
         audience: vec!["data-api".into()],
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        trusted: true,
+        id_token_signing_alg: None,
+        dpop_bound: false,
     }
 }
 
@@ -55,6 +69,14 @@ fn issuer() -> Issuer {
     let cc = [GrantType::ClientCredentials];
     directory.put_client(client("svc", Some("svc-secret"), &cc, "items:read reports"));
     directory.put_client(client("public-cc", None, &cc, "items:read"));
+    let browser = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::DeviceCode,
+    ];
+    directory.put_client(client("web", None, &browser, "openid profile items:read"));
+    let code_only = [GrantType::AuthorizationCode];
+    directory.put_client(client("code-only", None, &code_only, "openid items:read"));
     let passwords = Arc::new(FakePasswordVerifier::default());
     let signer = Arc::new(FakeSigner::default());
     let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(1 << 30)));
@@ -65,16 +87,30 @@ fn issuer() -> Issuer {
         refresh_absolute_lifetime: ABSOLUTE,
         refresh_reuse_grace: GRACE,
     };
+    let store = Arc::new(FakeEphemeralStore::new(clock.clone()));
+    let records = Arc::new(LoginRecords::new(
+        store.clone(),
+        clock.clone(),
+        LoginPolicy {
+            session_idle: IDLE,
+            session_absolute: ABSOLUTE,
+            device_code_lifetime: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
+        },
+    ));
     let service = TokenService::new(
         directory.clone(),
         passwords.clone(),
-        Arc::new(FakeRefreshTokenStore::default()),
+        Arc::new(MemoryRefreshTokenStore::default()),
         signer.clone(),
         clock.clone(),
         policy,
-    );
+    )
+    .with_login(records.clone(), signer.clone());
     Issuer {
         service,
+        records,
+        store,
         directory,
         passwords,
         signer,
@@ -86,6 +122,7 @@ fn auth(client_id: &str, secret: Option<&str>) -> ClientAuth {
     ClientAuth {
         client_id: client_id.into(),
         secret: secret.map(Secret::new),
+        dpop_jkt: None,
     }
 }
 
@@ -138,7 +175,9 @@ impl Issuer {
     }
 }
 
+mod browser;
 mod clients;
+mod device;
 mod refresh;
 
 #[tokio::test]

@@ -188,3 +188,27 @@ async fn revoking_ends_the_session_only_for_the_owning_client() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_families_that_logged_in_before_it() {
+    let issuer = issuer();
+    let before = issuer.login(None).await.refresh_token.unwrap();
+    issuer.clock.advance(Duration::from_secs(10));
+    let changed_at = crate::clock::unix_seconds(issuer.clock.now());
+    issuer.directory.put_user(UserRecord {
+        sessions_not_before: changed_at,
+        ..alice()
+    });
+    let refused = issuer.refresh(&before, None).await;
+    assert!(
+        matches!(refused, Err(GrantError::InvalidGrant)),
+        "{refused:?}"
+    );
+    // Times are whole seconds; a login in the change's own second counts as before it.
+    issuer.clock.advance(Duration::from_secs(1));
+    let after = issuer.login(None).await.refresh_token.unwrap();
+    issuer
+        .refresh(&after, None)
+        .await
+        .expect("a login after the change refreshes");
+}

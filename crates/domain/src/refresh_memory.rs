@@ -1,11 +1,16 @@
-//! The in-memory refresh-token store: the embedded default (tokens die with the process).
+//! The in-memory refresh-token store: the embedded default (tokens die with the process), and
+//! the store the token use case's unit tests run on.
+//!
+//! It lives in the domain, not in `portcullis-store`, because it needs nothing but the port's
+//! own types and std, and the domain's tests cannot depend on the store crate: one copy serves
+//! both, instead of an adapter and a look-alike test fake that could drift apart.
 
-use async_trait::async_trait;
-use portcullis_domain::identity::ClientId;
-use portcullis_domain::refresh::{
+use crate::identity::ClientId;
+use crate::refresh::{
     FamilyId, RefreshGrant, RefreshStoreError, RefreshTokenHash, RefreshTokenStore, RotateError,
     Rotation, SealedToken, Successor,
 };
+use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -205,9 +210,6 @@ mod tests {
     // Worker threads, so the contract's concurrent presentations really run in parallel.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn passes_the_refresh_store_contract() {
-        portcullis_domain::testkit::refresh_store::run(
-            Arc::new(MemoryRefreshTokenStore::default()),
-        )
-        .await;
+        crate::testkit::refresh_store::run(Arc::new(MemoryRefreshTokenStore::default())).await;
     }
 }
