@@ -109,17 +109,18 @@ async fn a_hot_item_costs_almost_no_redis_round_trips() {
 }
 
 async fn version_on(stack: &Stack, base: &str, token: &str, id: &str) -> u64 {
-    let read: serde_json::Value = stack
+    let answer = stack
         .http
         .get(format!("{base}/v1/items/{id}"))
         .bearer_auth(token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    read["data"]["n"].as_u64().expect("a written item")
+    let status = answer.status();
+    let read: serde_json::Value = answer.json().await.unwrap();
+    read["data"]["n"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a written item, not {status} {read}"))
 }
 
 #[tokio::test]
