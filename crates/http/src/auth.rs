@@ -16,8 +16,8 @@ use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// What the authentication middleware needs.
-#[derive(Clone)]
+/// What the authentication middleware needs; the layer holds it in an `Arc`, so the per-request
+/// clone axum makes of a route's layers is one reference count.
 pub struct AuthState {
     /// Verifies tokens.
     pub verifier: Arc<dyn TokenVerifier>,
@@ -44,7 +44,7 @@ impl AuthState {
 /// `DPoP` (`error="invalid_token"` or `"invalid_dpop_proof"`); the exact reason goes to logs and
 /// `portcullis_auth_failures_total`, never to the caller.
 pub async fn require_bearer(
-    State(auth): State<AuthState>,
+    State(auth): State<Arc<AuthState>>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -215,20 +215,20 @@ pub async fn track_requests(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // The template is shared (`MatchedPath` is an `Arc<str>`) and the status its static text:
+    // no allocation per request for the labels.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics
-        .http_requests
-        .with_label_values(&[&route, &status])
-        .inc();
+    let status = response.status();
+    let labels = [
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        status.as_str(),
+    ];
+    metrics.http_requests.with_label_values(&labels).inc();
     metrics
         .http_duration
-        .with_label_values(&[&route, &status])
+        .with_label_values(&labels)
         .observe(started.elapsed().as_secs_f64());
     response
 }

@@ -12,6 +12,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use portcullis_domain::cause::Chain;
 use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_domain::token::VerifiedToken;
+use prometheus::IntCounter;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -113,15 +114,20 @@ struct Rule {
     key_prefix: String,
 }
 
-/// Everything the layer needs; built once at start-up.
+/// Everything the layer needs; built once at start-up. Cloning it is one reference count:
+/// axum clones a route's layers for every request, and the profile of the read path showed the
+/// clone and drop of a many-`Arc` state on each request (#21).
 #[derive(Clone)]
-pub struct RateLimitState {
+pub struct RateLimitState(Arc<Limits>);
+
+struct Limits {
     limiter: Arc<dyn RateLimiter>,
     fallback: Arc<dyn RateLimiter>,
-    reads: Arc<Rule>,
-    writes: Option<Arc<Rule>>,
-    settings: Arc<RateLimitSettings>,
-    metrics: Arc<Metrics>,
+    reads: Rule,
+    writes: Option<Rule>,
+    settings: RateLimitSettings,
+    /// `portcullis_ratelimit_decisions_total`, resolved per label once, not per request.
+    decisions: [IntCounter; DECISIONS.len()],
 }
 
 impl RateLimitState {
@@ -133,14 +139,12 @@ impl RateLimitState {
         settings: RateLimitSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let rule = |rule: &LimitRule, prefix: String| {
-            Arc::new(Rule {
-                header: policy_header(&rule.policy),
-                rule: rule.clone(),
-                key_prefix: prefix,
-            })
+        let rule = |rule: &LimitRule, prefix: String| Rule {
+            header: policy_header(&rule.policy),
+            rule: rule.clone(),
+            key_prefix: prefix,
         };
-        Self {
+        Self(Arc::new(Limits {
             reads: rule(&settings.reads, settings.scope.to_string()),
             writes: settings
                 .writes
@@ -148,8 +152,17 @@ impl RateLimitState {
                 .map(|w| rule(w, format!("{}-write", settings.scope))),
             limiter,
             fallback,
-            settings: Arc::new(settings),
-            metrics,
+            settings,
+            decisions: DECISIONS
+                .map(|label| metrics.ratelimit_decisions.with_label_values(&[label])),
+        }))
+    }
+}
+
+impl Limits {
+    fn count(&self, decision: &'static str) {
+        if let Some(index) = DECISIONS.iter().position(|label| *label == decision) {
+            self.decisions[index].inc();
         }
     }
 
@@ -237,6 +250,7 @@ fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
 
 /// The middleware.
 pub async fn limit(State(state): State<RateLimitState>, request: Request, next: Next) -> Response {
+    let state = &*state.0;
     let settings = &state.settings;
     let rule = state.rule_for(request.method());
     let key = key_of(&request, settings.key_source, &rule.key_prefix);
@@ -245,13 +259,9 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         ratelimit.scope = settings.scope,
         ratelimit.decision = tracing::field::Empty,
     );
-    let count = |label: &str| {
+    let count = |label: &'static str| {
         span.record("ratelimit.decision", label);
-        state
-            .metrics
-            .ratelimit_decisions
-            .with_label_values(&[label])
-            .inc()
+        state.count(label);
     };
     let checked = state
         .limiter

@@ -16,6 +16,16 @@ mod propagation;
 
 pub use propagation::{adopt_remote_parent, trace_headers};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported: without export, what only an exporter reads (span names and
+/// kinds, a context for a request without `traceparent`) is skipped on every request.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
@@ -112,9 +122,9 @@ pub fn init(service: &str) -> Telemetry {
         .with(traces)
         .try_init()
         .is_ok();
-    Telemetry {
-        provider: if installed { provider } else { None },
-    }
+    let provider = if installed { provider } else { None };
+    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
+    Telemetry { provider }
 }
 
 /// Runs a service's main future on `runtime` with logs and trace export installed, and sends

@@ -20,6 +20,10 @@ pub(crate) fn install_propagator() {
 /// `traceparent`, and records the span's `trace_id` and `span_id` fields so its log lines can
 /// be joined with the trace. Without trace export the caller's trace id is still recorded.
 pub fn adopt_remote_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    if !crate::exporting() && !headers.contains_key("traceparent") {
+        // No caller's trace to join and no span of our own to name: nothing to record.
+        return;
+    }
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
     let remote_trace = parent.span().span_context().trace_id();
     let remote_valid = parent.span().span_context().is_valid();

@@ -80,9 +80,11 @@ pub enum BuildError {
     },
 }
 
-/// State shared by the item handlers.
-#[derive(Clone)]
-pub(crate) struct DataState {
+/// State shared by the item handlers, behind one `Arc` (axum clones it for every request).
+pub(crate) type DataState = Arc<ItemHandlers>;
+
+/// What the item handlers need.
+pub(crate) struct ItemHandlers {
     pub items: Arc<ItemService>,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
@@ -320,11 +322,11 @@ pub async fn build_with_listener(
         failure: config.rate_limit_failure,
         shadow: config.rate_limit_shadow,
     });
-    let state = DataState {
+    let state = Arc::new(ItemHandlers {
         items: Arc::new(items),
         metrics: metrics.clone(),
         body_budget,
-    };
+    });
     let router = Router::new()
         .route("/v1/items", get(items::list_items))
         .route(
@@ -336,7 +338,7 @@ pub async fn build_with_listener(
         // Outermost last: a coarse per-IP limit before any RSA work, then authentication,
         // then the per-subject limit.
         .route_layer(from_fn_with_state(subject_limits, limit))
-        .route_layer(from_fn_with_state(auth, require_bearer))
+        .route_layer(from_fn_with_state(Arc::new(auth), require_bearer))
         .route_layer(from_fn_with_state(ip_limits, limit))
         .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
         .with_state(state)
