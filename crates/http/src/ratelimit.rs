@@ -24,11 +24,12 @@ pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-pol
 pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// The `decision` label values of `portcullis_ratelimit_decisions_total`.
-pub const DECISIONS: [&str; 4] = [ALLOWED, LIMITED, FALLBACK, SHADOW];
-const ALLOWED: &str = "allowed";
-const LIMITED: &str = "limited";
-const FALLBACK: &str = "fallback";
-const SHADOW: &str = "shadow";
+pub const DECISIONS: [&str; 4] = ["allowed", "limited", "fallback", "shadow"];
+// Indexes into `DECISIONS` (and the layer's counters resolved from it).
+const ALLOWED: usize = 0;
+const LIMITED: usize = 1;
+const FALLBACK: usize = 2;
+const SHADOW: usize = 3;
 
 /// What to do when the shared limiter cannot answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,12 +161,6 @@ impl RateLimitState {
 }
 
 impl Limits {
-    fn count(&self, decision: &'static str) {
-        if let Some(index) = DECISIONS.iter().position(|label| *label == decision) {
-            self.decisions[index].inc();
-        }
-    }
-
     fn rule_for(&self, method: &http::Method) -> &Rule {
         let write = !matches!(
             *method,
@@ -259,9 +254,9 @@ pub async fn limit(State(state): State<RateLimitState>, request: Request, next: 
         ratelimit.scope = settings.scope,
         ratelimit.decision = tracing::field::Empty,
     );
-    let count = |label: &'static str| {
-        span.record("ratelimit.decision", label);
-        state.count(label);
+    let count = |decision: usize| {
+        span.record("ratelimit.decision", DECISIONS[decision]);
+        state.decisions[decision].inc();
     };
     let checked = state
         .limiter

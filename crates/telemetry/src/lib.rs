@@ -16,7 +16,14 @@ mod propagation;
 
 pub use propagation::{adopt_remote_parent, trace_headers};
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
@@ -25,14 +32,6 @@ static EXPORTING: AtomicBool = AtomicBool::new(false);
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
-
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::Level;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 /// Our crates, whose `debug` spans (token verification, Redis calls, store queries, cache and
 /// rate-limit decisions) are exported as trace spans even when the log shows only `info`.

@@ -85,7 +85,7 @@ pub(crate) type DataState = Arc<ItemHandlers>;
 
 /// What the item handlers need.
 pub(crate) struct ItemHandlers {
-    pub items: Arc<ItemService>,
+    pub items: ItemService,
     pub metrics: Arc<Metrics>,
     pub body_budget: BodyBudget,
 }
@@ -323,7 +323,7 @@ pub async fn build_with_listener(
         shadow: config.rate_limit_shadow,
     });
     let state = Arc::new(ItemHandlers {
-        items: Arc::new(items),
+        items,
         metrics: metrics.clone(),
         body_budget,
     });
