@@ -6,18 +6,17 @@ use crate::dpop::{
 };
 use crate::metrics::Metrics;
 use crate::problem::Problem;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::middleware::Next;
+use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use portcullis_domain::dpop::{ProofRejection, ProofRequest};
 use portcullis_domain::token::{TokenRejection, TokenVerifier, VerifiedToken};
+use std::future::Future;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// What the authentication middleware needs; the layer holds it in an `Arc`, so the per-request
-/// clone axum makes of a route's layers is one reference count.
+/// What authentication needs; one of a protected route's [`crate::protect::Guards`].
 pub struct AuthState {
     /// Verifies tokens.
     pub verifier: Arc<dyn TokenVerifier>,
@@ -36,30 +35,30 @@ impl AuthState {
             .inc();
         tracing::info!(reason, "access token rejected");
     }
-}
 
-/// Verifies the access token (and, for `Authorization: DPoP`, its proof) and puts the
-/// [`VerifiedToken`] (and the proof's [`DpopKey`]) into the request for handlers and the
-/// rate-limit layer. Failures answer 401 with `WWW-Authenticate` challenges for `Bearer` and
-/// `DPoP` (`error="invalid_token"` or `"invalid_dpop_proof"`); the exact reason goes to logs and
-/// `portcullis_auth_failures_total`, never to the caller.
-pub async fn require_bearer(
-    State(auth): State<Arc<AuthState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    let authenticated = authenticate(&auth, &parts).await;
-    let mut request = Request::from_parts(parts, body);
-    match authenticated {
-        Ok((token, key)) => {
-            request.extensions_mut().insert(token);
-            if let Some(key) = key {
-                request.extensions_mut().insert(key);
+    /// Verifies the access token (and, for `Authorization: DPoP`, its proof), puts the
+    /// [`VerifiedToken`] (and the proof's [`DpopKey`]) into the request for handlers and the
+    /// rate limits, and runs `next` on it. Failures answer 401 with `WWW-Authenticate`
+    /// challenges for `Bearer` and `DPoP` (`error="invalid_token"` or `"invalid_dpop_proof"`);
+    /// the exact reason goes to logs and `portcullis_auth_failures_total`, never to the caller.
+    pub async fn enforce<F, Fut>(&self, request: Request, next: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let (parts, body) = request.into_parts();
+        let authenticated = authenticate(self, &parts).await;
+        let mut request = Request::from_parts(parts, body);
+        match authenticated {
+            Ok((token, key)) => {
+                request.extensions_mut().insert(token);
+                if let Some(key) = key {
+                    request.extensions_mut().insert(key);
+                }
+                next(request).await
             }
-            next.run(request).await
+            Err(problem) => problem.into_response(),
         }
-        Err(problem) => problem.into_response(),
     }
 }
 
@@ -155,14 +154,14 @@ async fn check_proof(
     }
 }
 
-/// The answer of [`Caller`] outside [`require_bearer`]: a route wired without authentication.
+/// The answer of [`Caller`] outside [`AuthState::enforce`]: a route wired without authentication.
 fn unauthorized() -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED)
         .detail("an access token is required")
         .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
 }
 
-/// The authenticated caller, for handlers behind [`require_bearer`].
+/// The authenticated caller, for handlers behind [`AuthState::enforce`].
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<VerifiedToken>);
 

@@ -3,13 +3,12 @@
 //! a client must never be able to choose it by sending the header itself.
 
 use axum::extract::{ConnectInfo, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
+use tower::util::MapRequestLayer;
 
 /// The client address of a request, put into its extensions by [`resolve_client_ip`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,19 +110,20 @@ impl TrustedProxies {
     }
 }
 
-/// Middleware inserting [`ClientIp`] into every request.
-pub async fn resolve_client_ip(
-    trusted: axum::extract::State<Arc<TrustedProxies>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    let ip = trusted.client_ip(peer, request.headers());
-    request.extensions_mut().insert(ClientIp(ip));
-    next.run(request).await
+/// Layer inserting [`ClientIp`] into every request; a plain request map (no boxed middleware,
+/// see [`crate::server::with_common_layers`]).
+pub fn resolve_client_ip(
+    trusted: Arc<TrustedProxies>,
+) -> MapRequestLayer<impl Fn(Request) -> Request + Clone + Send + Sync + 'static> {
+    MapRequestLayer::new(move |mut request: Request| {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        let ip = trusted.client_ip(peer, request.headers());
+        request.extensions_mut().insert(ClientIp(ip));
+        request
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod probe;
 pub mod problem;
+pub mod protect;
 pub mod ratelimit;
 pub mod redis_tls;
 mod request_span;

@@ -5,14 +5,14 @@
 use crate::client_ip::ClientIp;
 use crate::metrics::Metrics;
 use crate::problem::Problem;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use portcullis_domain::cause::Chain;
 use portcullis_domain::ratelimit::{RateLimitDecision, RateLimitKey, RateLimitPolicy, RateLimiter};
 use portcullis_domain::token::VerifiedToken;
 use prometheus::IntCounter;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -115,13 +115,9 @@ struct Rule {
     key_prefix: String,
 }
 
-/// Everything the layer needs; built once at start-up. Cloning it is one reference count:
-/// axum clones a route's layers for every request, and the profile of the read path showed the
-/// clone and drop of a many-`Arc` state on each request (#21).
-#[derive(Clone)]
-pub struct RateLimitState(Arc<Limits>);
-
-struct Limits {
+/// Everything one limit needs; built once at start-up and held, with the other guards of a
+/// protected route, in the one `Arc` of [`crate::protect::Guards`].
+pub struct RateLimitState {
     limiter: Arc<dyn RateLimiter>,
     fallback: Arc<dyn RateLimiter>,
     reads: Rule,
@@ -138,14 +134,14 @@ impl RateLimitState {
         limiter: Arc<dyn RateLimiter>,
         fallback: Arc<dyn RateLimiter>,
         settings: RateLimitSettings,
-        metrics: Arc<Metrics>,
+        metrics: &Metrics,
     ) -> Self {
         let rule = |rule: &LimitRule, prefix: String| Rule {
             header: policy_header(&rule.policy),
             rule: rule.clone(),
             key_prefix: prefix,
         };
-        Self(Arc::new(Limits {
+        Self {
             reads: rule(&settings.reads, settings.scope.to_string()),
             writes: settings
                 .writes
@@ -156,11 +152,9 @@ impl RateLimitState {
             settings,
             decisions: DECISIONS
                 .map(|label| metrics.ratelimit_decisions.with_label_values(&[label])),
-        }))
+        }
     }
-}
 
-impl Limits {
     fn rule_for(&self, method: &http::Method) -> &Rule {
         let write = !matches!(
             *method,
@@ -243,65 +237,71 @@ fn key_of(request: &Request, source: KeySource, prefix: &str) -> RateLimitKey {
     }
 }
 
-/// The middleware.
-pub async fn limit(State(state): State<RateLimitState>, request: Request, next: Next) -> Response {
-    let state = &*state.0;
-    let settings = &state.settings;
-    let rule = state.rule_for(request.method());
-    let key = key_of(&request, settings.key_source, &rule.key_prefix);
-    let span = tracing::debug_span!(
-        "ratelimit",
-        ratelimit.scope = settings.scope,
-        ratelimit.decision = tracing::field::Empty,
-    );
-    let count = |decision: usize| {
-        span.record("ratelimit.decision", DECISIONS[decision]);
-        state.decisions[decision].inc();
-    };
-    let checked = state
-        .limiter
-        .check(&key, &rule.rule.policy, 1)
-        .instrument(span.clone())
-        .await;
-    let decision = match checked {
-        Ok(decision) => {
-            count(if decision.allowed { ALLOWED } else { LIMITED });
-            decision
-        }
-        Err(error) => {
-            count(FALLBACK);
-            tracing::warn!(error = %Chain(&error), mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
-            match settings.failure {
-                FailureMode::Open => return next.run(request).await,
-                FailureMode::Closed => return Problem::unavailable().into_response(),
-                FailureMode::Local => {
-                    match state.fallback.check(&key, &rule.rule.local_share, 1).await {
-                        Ok(decision) => decision,
-                        Err(_) => return next.run(request).await,
+impl RateLimitState {
+    /// Decides for `request`; runs `next` on it when allowed (or when degrading allows it),
+    /// and adds the `RateLimit` headers to the answer.
+    pub async fn enforce<F, Fut>(&self, request: Request, next: F) -> Response
+    where
+        F: FnOnce(Request) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let settings = &self.settings;
+        let rule = self.rule_for(request.method());
+        let key = key_of(&request, settings.key_source, &rule.key_prefix);
+        let span = tracing::debug_span!(
+            "ratelimit",
+            ratelimit.scope = settings.scope,
+            ratelimit.decision = tracing::field::Empty,
+        );
+        let count = |decision: usize| {
+            span.record("ratelimit.decision", DECISIONS[decision]);
+            self.decisions[decision].inc();
+        };
+        let checked = self
+            .limiter
+            .check(&key, &rule.rule.policy, 1)
+            .instrument(span.clone())
+            .await;
+        let decision = match checked {
+            Ok(decision) => {
+                count(if decision.allowed { ALLOWED } else { LIMITED });
+                decision
+            }
+            Err(error) => {
+                count(FALLBACK);
+                tracing::warn!(error = %Chain(&error), mode = settings.failure.as_str(), "rate limiter unavailable; degrading");
+                match settings.failure {
+                    FailureMode::Open => return next(request).await,
+                    FailureMode::Closed => return Problem::unavailable().into_response(),
+                    FailureMode::Local => {
+                        match self.fallback.check(&key, &rule.rule.local_share, 1).await {
+                            Ok(decision) => decision,
+                            Err(_) => return next(request).await,
+                        }
                     }
                 }
             }
+        };
+        if !decision.allowed && settings.shadow {
+            count(SHADOW);
+            tracing::debug!(key = key.as_str(), "shadow mode: would have limited");
+            return next(request).await;
         }
-    };
-    if !decision.allowed && settings.shadow {
-        count(SHADOW);
-        tracing::debug!(key = key.as_str(), "shadow mode: would have limited");
-        return next.run(request).await;
+        if !decision.allowed {
+            let retry = decision.retry_after_secs().unwrap_or(1);
+            let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                .detail("rate limit exceeded; retry later")
+                .header(header::RETRY_AFTER, HeaderValue::from(retry))
+                .into_response();
+            decision_headers(response.headers_mut(), rule, &decision);
+            return response;
+        }
+        let mut response = next(request).await;
+        if settings.headers_when_allowed && !settings.shadow {
+            decision_headers(response.headers_mut(), rule, &decision);
+        }
+        response
     }
-    if !decision.allowed {
-        let retry = decision.retry_after_secs().unwrap_or(1);
-        let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
-            .detail("rate limit exceeded; retry later")
-            .header(header::RETRY_AFTER, HeaderValue::from(retry))
-            .into_response();
-        decision_headers(response.headers_mut(), rule, &decision);
-        return response;
-    }
-    let mut response = next.run(request).await;
-    if settings.headers_when_allowed && !settings.shadow {
-        decision_headers(response.headers_mut(), rule, &decision);
-    }
-    response
 }
 
 #[cfg(test)]

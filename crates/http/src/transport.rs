@@ -214,40 +214,37 @@ impl TransportSettings {
 
     /// Wraps the API routes (not health or metrics, which must answer under overload) in the
     /// per-client limit (429), the concurrency limit and the request timeout (503), and the
-    /// body-read deadline, in that order.
+    /// body-read deadline, in that order: one `layer` call, since axum boxes and re-clones a
+    /// service per call on every request.
     pub fn limit(&self, router: Router) -> Router {
-        router
-            .layer(from_fn_with_state(
-                self.body_read_timeout,
-                client_limits::body_read_deadline,
-            ))
-            .layer(
-                ServiceBuilder::new()
-                    .layer(HandleErrorLayer::new(overload_problem))
-                    .load_shed()
-                    .layer(GlobalConcurrencyLimitLayer::new(
-                        self.max_concurrent_requests,
-                    ))
-                    .timeout(self.request_timeout),
-            )
-            .layer(from_fn_with_state(
-                PerClientInFlight::new(self.max_concurrent_requests_per_client),
-                client_limits::per_client_in_flight,
-            ))
+        router.layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(
+                    PerClientInFlight::new(self.max_concurrent_requests_per_client),
+                    client_limits::per_client_in_flight,
+                ))
+                .layer(HandleErrorLayer::new(overload_problem))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    self.max_concurrent_requests,
+                ))
+                .timeout(self.request_timeout)
+                .layer(client_limits::body_read_deadline(self.body_read_timeout)),
+        )
     }
 
-    /// Adds CORS answers for the allowed origins, or returns the router untouched when none are
-    /// configured: browsers then refuse cross-origin calls, the safe default for an API.
-    pub fn cors(&self, router: Router) -> Router {
+    /// CORS answers for the allowed origins, or none when none are configured: browsers then
+    /// refuse cross-origin calls, the safe default for an API.
+    pub fn cors(&self) -> Option<CorsLayer> {
         if self.cors_allowed_origins.is_empty() {
-            return router;
+            return None;
         }
         let origins = if self.cors_allowed_origins.iter().any(|o| o == "*") {
             AllowOrigin::any()
         } else {
             AllowOrigin::list(self.cors_allowed_origins.iter().cloned())
         };
-        router.layer(
+        Some(
             CorsLayer::new()
                 .allow_origin(origins)
                 .allow_methods([Method::GET, Method::PUT, Method::DELETE, Method::POST])

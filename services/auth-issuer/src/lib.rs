@@ -28,7 +28,6 @@ use portcullis_domain::refresh::RefreshTokenStore;
 use portcullis_domain::usecase::dpop::DpopGuard;
 use portcullis_domain::usecase::login::LoginService;
 use portcullis_domain::usecase::tokens::TokenService;
-use portcullis_http::client_ip::resolve_client_ip;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
 use portcullis_http::resilience::{Guard, GuardedLimiter};
@@ -321,11 +320,13 @@ pub async fn build_with_listener(
         )
         .with_state(state);
     let router = portcullis_http::server::with_common_layers_and_open_routes(
-        oauth, open, readiness, metrics, &transport,
-    )
-    // The client address is resolved first, so the transport's per-client limit counts clients
-    // behind a trusted proxy one by one.
-    .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
+        oauth,
+        open,
+        readiness,
+        metrics,
+        &transport,
+        trusted_proxies,
+    );
     Ok(App::new(
         listener,
         router,

@@ -25,13 +25,13 @@ use portcullis_domain::store::ItemStore;
 use portcullis_domain::token::TokenRejection;
 use portcullis_domain::token::TokenVerifier;
 use portcullis_domain::usecase::items::{CacheResult, ItemService};
-use portcullis_http::auth::{require_bearer, AuthState};
-use portcullis_http::client_ip::resolve_client_ip;
+use portcullis_http::auth::AuthState;
 use portcullis_http::dpop::{DpopSettings, SCHEME_REASONS};
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
+use portcullis_http::protect::{self, Guards};
 use portcullis_http::ratelimit::{
-    limit, FailureMode, KeySource, RateLimitSettings, RateLimitState, DECISIONS,
+    FailureMode, KeySource, RateLimitSettings, RateLimitState, DECISIONS,
 };
 use portcullis_http::resilience::Guard;
 use portcullis_jwt::JwksVerifier;
@@ -41,6 +41,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 
 use config::Database;
 pub use config::{Args, Settings};
@@ -295,7 +296,7 @@ pub async fn build_with_listener(
             config.write_rate_limit.clone(),
             true,
         ),
-        metrics.clone(),
+        &metrics,
     );
     // Flood protection before any RSA work is enforced per replica, in process: it needs no
     // cross-replica exactness, and a request then costs Redis one EVALSHA (the subject limit)
@@ -310,8 +311,13 @@ pub async fn build_with_listener(
             None,
             false,
         ),
-        metrics.clone(),
+        &metrics,
     );
+    let guards = Guards {
+        client_limits: ip_limits,
+        auth,
+        subject_limits,
+    };
     let trusted_proxies = Arc::new(config.trusted_proxies.clone());
     let body_budget = BodyBudget::new(config.body_memory_bytes, body_budget::RESERVE_WAIT);
     let readiness: Arc<dyn Readiness> = Arc::new(DataReadiness {
@@ -335,20 +341,22 @@ pub async fn build_with_listener(
                 .put(items::put_item)
                 .delete(items::delete_item),
         )
-        // Outermost last: a coarse per-IP limit before any RSA work, then authentication,
-        // then the per-subject limit.
-        .route_layer(from_fn_with_state(subject_limits, limit))
-        .route_layer(from_fn_with_state(Arc::new(auth), require_bearer))
-        .route_layer(from_fn_with_state(ip_limits, limit))
-        .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
+        // One layer for the whole stack: axum boxes and re-clones a service per layer call.
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(axum::extract::DefaultBodyLimit::max(items::MAX_BODY_BYTES))
+                .layer(from_fn_with_state(Arc::new(guards), protect::guard)),
+        )
         .with_state(state)
         .merge(dpop::metadata_route(&config, &dpop))
         .merge(portcullis_http::openapi::route(&api_doc::document()));
-    // The client address is resolved first, so the transport's per-client limit counts clients
-    // behind a trusted proxy one by one.
-    let router =
-        portcullis_http::server::with_common_layers(router, readiness, metrics, &transport)
-            .layer(from_fn_with_state(trusted_proxies, resolve_client_ip));
+    let router = portcullis_http::server::with_common_layers(
+        router,
+        readiness,
+        metrics,
+        &transport,
+        trusted_proxies,
+    );
     tasks.push(jwks_refresh);
     Ok(App::new(listener, router, transport, tasks).with_tls(tls))
 }

@@ -6,6 +6,7 @@
 
 use axum::routing::get;
 use axum::Router;
+use portcullis_http::client_ip::TrustedProxies;
 use portcullis_http::health::{DependencyState, Readiness};
 use portcullis_http::metrics::Metrics;
 use portcullis_http::server::{with_common_layers, Service};
@@ -52,6 +53,7 @@ pub async fn serve_with(transport: TransportSettings, routes: Router) -> Running
         Arc::new(AlwaysReady),
         Arc::new(Metrics::new()),
         &transport,
+        Arc::new(TrustedProxies::default()),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let service = Service::new(listener, router, transport, Vec::new());
