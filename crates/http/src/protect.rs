@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// What guards a protected route, held in one `Arc`: a request clones one reference count.
 pub struct Guards {
     /// Flood protection per client address, enforced before the token is verified.
-    pub client_limits: RateLimitState,
+    pub ip_limits: RateLimitState,
     /// Verifies the access token (and its DPoP proof).
     pub auth: AuthState,
     /// The limit per authenticated subject (or DPoP key), the one clients see in headers.
@@ -26,7 +26,7 @@ pub struct Guards {
 pub async fn guard(State(guards): State<Arc<Guards>>, request: Request, next: Next) -> Response {
     let guards = &*guards;
     guards
-        .client_limits
+        .ip_limits
         .enforce(request, |request| {
             guards.auth.enforce(request, |request| {
                 guards

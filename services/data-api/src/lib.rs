@@ -314,7 +314,7 @@ pub async fn build_with_listener(
         &metrics,
     );
     let guards = Guards {
-        client_limits: ip_limits,
+        ip_limits,
         auth,
         subject_limits,
     };
